@@ -441,6 +441,13 @@ impl GroupSpecBuilder {
         self
     }
 
+    /// Adds metadata for many topics.
+    #[must_use]
+    pub fn topics(mut self, topics: impl IntoIterator<Item = TopicSpec>) -> Self {
+        self.topics.extend(topics);
+        self
+    }
+
     /// Adds topic metadata from a name and partition count.
     #[must_use]
     pub fn topic_partitions(self, name: impl Into<Topic>, partitions: u32) -> Self {
