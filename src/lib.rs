@@ -76,6 +76,11 @@ pub mod assignor;
 pub mod error;
 pub mod types;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use assignor::{Assignment, AssignorRegistry, PartitionAssignor, RebalanceProtocol};
 pub use error::{Error, ErrorCode};
 pub use types::{

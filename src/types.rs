@@ -177,7 +177,9 @@ impl fmt::Display for TopicPartition {
 
 /// The error of parsing a [`TopicPartition`] from `topic:partition`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected TOPIC:PARTITION with a non-empty topic and a partition in 0..=2147483647, got {0:?}")]
+#[error(
+    "expected TOPIC:PARTITION with a non-empty topic and a partition in 0..=2147483647, got {0:?}"
+)]
 pub struct ParseTopicPartitionError(pub String);
 
 /// Parses `topic:partition`; the partition is what follows the last `:`.

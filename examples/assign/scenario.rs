@@ -134,15 +134,17 @@ impl Scenario {
                                 let mut owned = Vec::new();
                                 for tp in v.split(',').filter(|t| !t.is_empty()) {
                                     owned.push(tp.parse::<TopicPartition>().map_err(|_| {
-                                        err(format!("owned partition {tp:?} is not TOPIC:PARTITION"))
+                                        err(format!(
+                                            "owned partition {tp:?} is not TOPIC:PARTITION"
+                                        ))
                                     })?);
                                 }
                                 m = m.owned(owned);
                             }
                             Some(("generation", v)) => {
-                                let g: i32 = v
-                                    .parse()
-                                    .map_err(|_| err(format!("generation {v:?} is not a number")))?;
+                                let g: i32 = v.parse().map_err(|_| {
+                                    err(format!("generation {v:?} is not a number"))
+                                })?;
                                 m = m.generation(Generation(g));
                             }
                             Some(("rack", v)) if !v.is_empty() => m = m.rack(v),

@@ -164,7 +164,12 @@ impl Assignment {
 impl fmt::Debug for Assignment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.iter().map(|m| (m.member_id().clone(), m.topic_partitions().collect::<Vec<_>>())))
+            .entries(self.iter().map(|m| {
+                (
+                    m.member_id().clone(),
+                    m.topic_partitions().collect::<Vec<_>>(),
+                )
+            }))
             .finish()
     }
 }
@@ -234,7 +239,10 @@ impl<'a> MemberAssignment<'a> {
     pub fn topic_partitions(&self) -> impl Iterator<Item = TopicPartition> + 'a {
         let shared = self.shared;
         self.partitions.iter().map(move |p| {
-            TopicPartition::new(shared.topics[p.topic as usize].name().clone(), p.partition())
+            TopicPartition::new(
+                shared.topics[p.topic as usize].name().clone(),
+                p.partition(),
+            )
         })
     }
 
@@ -307,13 +315,13 @@ impl<'a> AssignmentBuilder<'a> {
             .spec
             .member_index(member_id)
             .ok_or_else(|| Error::UnknownMember(member_id.to_string()))?;
-        let p = self
-            .spec
-            .partition_ref(topic, partition)
-            .ok_or_else(|| Error::UnknownPartition {
-                topic: topic.to_string(),
-                partition,
-            })?;
+        let p =
+            self.spec
+                .partition_ref(topic, partition)
+                .ok_or_else(|| Error::UnknownPartition {
+                    topic: topic.to_string(),
+                    partition,
+                })?;
         self.assign_ref(member, p)
     }
 

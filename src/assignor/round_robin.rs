@@ -91,7 +91,7 @@ mod tests {
     fn static_members_are_dealt_first() {
         let s = GroupSpec::builder()
             .topic(TopicSpec::new("t", 3))
-            .member(MemberSpec::new("a"). subscribe(["t"]))
+            .member(MemberSpec::new("a").subscribe(["t"]))
             .member(MemberSpec::new("z").subscribe(["t"]).instance_id("i"))
             .build()
             .unwrap();

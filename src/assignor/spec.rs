@@ -553,7 +553,7 @@ impl GroupSpecBuilder {
                 return Err(Error::EmptyId("group instance id"));
             }
         }
-        members.sort_by(|a, b| canonical_order(a, b));
+        members.sort_by(canonical_order);
         for w in members.windows(2) {
             if let (Some(a), Some(b)) = (&w[0].instance_id, &w[1].instance_id) {
                 if a == b {

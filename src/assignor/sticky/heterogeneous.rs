@@ -144,7 +144,11 @@ fn water_fill(subs: &[u32], count: &[u32], k: usize, deficit: &mut Vec<u32>) {
             .sum()
     };
     let k = k as u64;
-    let lo_start = subs.iter().map(|&s| u64::from(count[s as usize])).min().unwrap_or(0);
+    let lo_start = subs
+        .iter()
+        .map(|&s| u64::from(count[s as usize]))
+        .min()
+        .unwrap_or(0);
     // Largest level whose fill does not exceed k.
     let (mut lo, mut hi) = (lo_start, lo_start + k + 1);
     while hi - lo > 1 {

@@ -41,6 +41,7 @@ pub(super) fn assign(
             keep.extend(
                 spec.owned(member)
                     .iter()
+                    .filter(|p| sub.contains(p.topic))
                     .map(|&p| spec.global(p))
                     .filter(|&gp| claims.owner[gp] == mu),
             );
@@ -82,7 +83,15 @@ pub(super) fn assign(
     }
 
     let free = if racks.active {
-        deal_rack_local(spec, racks, &free, &mut count, min_q, &mut extra_left, owners)
+        deal_rack_local(
+            spec,
+            racks,
+            &free,
+            &mut count,
+            min_q,
+            &mut extra_left,
+            owners,
+        )
     } else {
         free
     };

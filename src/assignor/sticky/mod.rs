@@ -23,6 +23,10 @@
 //! free partition (rack-local first) and which claimed partitions an over-quota member keeps
 //! (rack-local first). Without it the plan is exactly the rack-less plan.
 
+// Members, topics and partitions are dense indices shared by several tables; index loops
+// read better here than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
 mod heterogeneous;
 mod homogeneous;
 
@@ -258,4 +262,149 @@ fn plan(spec: &GroupSpec) -> Plan {
         }
     }
     Plan { owners, claims }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assignor::{GroupSpec, MemberSpec, TopicSpec};
+    use crate::{Generation, TopicPartition};
+
+    fn tp(t: &str, p: i32) -> TopicPartition {
+        TopicPartition::new(t, p)
+    }
+
+    #[test]
+    fn claims_on_unsubscribed_topics_are_not_kept_homogeneous() {
+        let spec = GroupSpec::builder()
+            .topic(TopicSpec::new("a", 2))
+            .topic(TopicSpec::new("b", 2))
+            .member(
+                MemberSpec::new("m1")
+                    .subscribe(["a"])
+                    .owned([tp("b", 0), tp("b", 1)]),
+            )
+            .member(MemberSpec::new("m2").subscribe(["a"]))
+            .build()
+            .unwrap();
+        let out = StickyAssignor.assign(&spec).unwrap();
+        assert_eq!(out.to_string(), "m1 a:0\nm2 a:1\n");
+    }
+
+    #[test]
+    fn claims_on_unsubscribed_topics_are_not_kept_heterogeneous() {
+        let spec = GroupSpec::builder()
+            .topic(TopicSpec::new("a", 2))
+            .topic(TopicSpec::new("b", 2))
+            .member(MemberSpec::new("m1").subscribe(["a"]).owned([tp("b", 0)]))
+            .member(MemberSpec::new("m2").subscribe(["a", "b"]))
+            .build()
+            .unwrap();
+        let out = StickyAssignor.assign(&spec).unwrap();
+        assert_eq!(out.to_string(), "m1 a:0,a:1\nm2 b:0,b:1\n");
+        // Cooperative: m1 still holds b:0 until it revokes it.
+        let out = CooperativeStickyAssignor.assign(&spec).unwrap();
+        assert_eq!(out.to_string(), "m1 a:0,a:1\nm2 b:1\n");
+    }
+
+    #[test]
+    fn higher_generation_wins_a_conflicting_claim() {
+        let spec = GroupSpec::builder()
+            .topic(TopicSpec::new("t", 2))
+            .member(
+                MemberSpec::new("old")
+                    .subscribe(["t"])
+                    .owned([tp("t", 0)])
+                    .generation(Generation(3)),
+            )
+            .member(
+                MemberSpec::new("new")
+                    .subscribe(["t"])
+                    .owned([tp("t", 0)])
+                    .generation(Generation(4)),
+            )
+            .build()
+            .unwrap();
+        let out = StickyAssignor.assign(&spec).unwrap();
+        assert_eq!(out.to_string(), "new t:0\nold t:1\n");
+        let out = CooperativeStickyAssignor.assign(&spec).unwrap();
+        assert_eq!(out.to_string(), "new t:0\nold t:1\n");
+    }
+
+    #[test]
+    fn same_generation_conflict_is_contested_and_held_back_cooperatively() {
+        let spec = GroupSpec::builder()
+            .topic(TopicSpec::new("t", 2))
+            .member(
+                MemberSpec::new("x")
+                    .subscribe(["t"])
+                    .owned([tp("t", 0)])
+                    .generation(Generation(4)),
+            )
+            .member(
+                MemberSpec::new("y")
+                    .subscribe(["t"])
+                    .owned([tp("t", 0)])
+                    .generation(Generation(4)),
+            )
+            .build()
+            .unwrap();
+        let eager = StickyAssignor.assign(&spec).unwrap();
+        assert_eq!(eager.to_string(), "x t:0\ny t:1\n");
+        let coop = CooperativeStickyAssignor.assign(&spec).unwrap();
+        assert_eq!(coop.to_string(), "x -\ny t:1\n");
+    }
+
+    #[test]
+    fn a_member_without_a_generation_loses_to_one_with() {
+        let spec = GroupSpec::builder()
+            .topic(TopicSpec::new("t", 2))
+            .member(MemberSpec::new("a").subscribe(["t"]).owned([tp("t", 1)]))
+            .member(
+                MemberSpec::new("b")
+                    .subscribe(["t"])
+                    .owned([tp("t", 1)])
+                    .generation(Generation(0)),
+            )
+            .build()
+            .unwrap();
+        let out = StickyAssignor.assign(&spec).unwrap();
+        assert_eq!(out.to_string(), "a t:0\nb t:1\n");
+    }
+
+    #[test]
+    fn fresh_homogeneous_sticky_deals_like_round_robin() {
+        let spec = GroupSpec::builder()
+            .topic(TopicSpec::new("t0", 3))
+            .topic(TopicSpec::new("t1", 4))
+            .members((0..3).map(|i| MemberSpec::new(format!("m{i}")).subscribe(["t0", "t1"])))
+            .build()
+            .unwrap();
+        let sticky = StickyAssignor.assign(&spec).unwrap();
+        let rr = crate::assignor::RoundRobinAssignor.assign(&spec).unwrap();
+        assert_eq!(sticky.to_string(), rr.to_string());
+    }
+
+    #[test]
+    fn rack_awareness_places_free_partitions_on_local_members() {
+        let spec = GroupSpec::builder()
+            .topic(TopicSpec::new("t", 4).with_replica_racks([["r1"], ["r1"], ["r0"], ["r0"]]))
+            .member(MemberSpec::new("a").subscribe(["t"]).rack("r0"))
+            .member(MemberSpec::new("b").subscribe(["t"]).rack("r1"))
+            .build()
+            .unwrap();
+        let out = StickyAssignor.assign(&spec).unwrap();
+        assert_eq!(out.to_string(), "a t:2,t:3\nb t:0,t:1\n");
+        // The same without racks is the round-robin deal.
+        let plain = GroupSpec::builder()
+            .topic(TopicSpec::new("t", 4))
+            .member(MemberSpec::new("a").subscribe(["t"]))
+            .member(MemberSpec::new("b").subscribe(["t"]))
+            .build()
+            .unwrap();
+        assert_eq!(
+            StickyAssignor.assign(&plain).unwrap().to_string(),
+            "a t:0,t:2\nb t:1,t:3\n"
+        );
+    }
 }
