@@ -32,7 +32,6 @@ pub struct Assignment {
     shared: Arc<Shared>,
     offsets: Vec<u32>,
     parts: Vec<PartitionRef>,
-    diff: Diff,
 }
 
 /// How an assignment differs from the ownership its spec reported.
@@ -76,27 +75,10 @@ impl Assignment {
                 }
             }
         }
-        // Diff against the claims in the spec.
-        let mut retained = 0usize;
-        let mut claimed = 0usize;
-        for member in 0..m {
-            for &p in spec.owned(member) {
-                claimed += 1;
-                if owners[spec.global(p)] == member as u32 {
-                    retained += 1;
-                }
-            }
-        }
-        let diff = Diff {
-            retained,
-            revoked: claimed - retained,
-            added: total - retained,
-        };
         Assignment {
             shared: spec.shared.clone(),
             offsets,
             parts,
-            diff,
         }
     }
 
@@ -118,10 +100,32 @@ impl Assignment {
         self.parts.len()
     }
 
-    /// How this assignment differs from the ownership reported in the spec.
+    /// How this assignment differs from the ownership reported in the spec (computed on each
+    /// call, in time linear in the owned and assigned partitions).
     #[must_use]
     pub fn diff(&self) -> Diff {
-        self.diff
+        let mut d = Diff::default();
+        for m in 0..self.len() {
+            let owned = self.shared.owned(m);
+            let assigned = &self.parts[self.offsets[m] as usize..self.offsets[m + 1] as usize];
+            // Both lists are sorted by (topic index, partition): merge.
+            let (mut i, mut j, mut kept) = (0, 0, 0);
+            while i < owned.len() && j < assigned.len() {
+                match owned[i].cmp(&assigned[j]) {
+                    std::cmp::Ordering::Equal => {
+                        kept += 1;
+                        i += 1;
+                        j += 1;
+                    }
+                    std::cmp::Ordering::Less => i += 1,
+                    std::cmp::Ordering::Greater => j += 1,
+                }
+            }
+            d.retained += kept;
+            d.revoked += owned.len() - kept;
+            d.added += assigned.len() - kept;
+        }
+        d
     }
 
     /// The member at `index` in [`GroupSpec::members`] order.

@@ -223,6 +223,18 @@ pub(crate) struct Shared {
     pub(crate) members: Box<[MemberSpec]>,
     pub(crate) member_index: HashMap<MemberId, u32>,
     pub(crate) topic_index: HashMap<Topic, u32>,
+    /// Valid owned partitions per member (CSR: `owned[owned_off[m]..owned_off[m + 1]]`), sorted.
+    pub(crate) owned_off: Vec<u32>,
+    pub(crate) owned: Vec<PartitionRef>,
+}
+
+impl Shared {
+    pub(crate) fn owned(&self, member: usize) -> &[PartitionRef] {
+        match (self.owned_off.get(member), self.owned_off.get(member + 1)) {
+            (Some(&a), Some(&b)) => &self.owned[a as usize..b as usize],
+            _ => &[],
+        }
+    }
 }
 
 /// A subscription shared by one or more members, as sorted topic indices plus a bit set.
@@ -290,8 +302,6 @@ pub struct GroupSpec {
     pub(crate) topic_base: Vec<u32>,
     pub(crate) subs: Vec<Subscription>,
     pub(crate) member_sub: Vec<u32>,
-    pub(crate) owned_off: Vec<u32>,
-    pub(crate) owned: Vec<PartitionRef>,
     pub(crate) member_gen: Vec<i32>,
     pub(crate) member_rack: Vec<u32>,
     pub(crate) racks: Vec<Rack>,
@@ -366,10 +376,7 @@ impl GroupSpec {
     /// partition), sorted.
     #[must_use]
     pub fn owned(&self, member: usize) -> &[PartitionRef] {
-        match (self.owned_off.get(member), self.owned_off.get(member + 1)) {
-            (Some(&a), Some(&b)) => &self.owned[a as usize..b as usize],
-            _ => &[],
-        }
+        self.shared.owned(member)
     }
 
     /// Resolves a [`PartitionRef`] into a [`TopicPartition`].
@@ -388,6 +395,11 @@ impl GroupSpec {
             topic: t,
             partition: p,
         })
+    }
+
+    /// `true` if some member reported owning a partition the spec describes.
+    pub(crate) fn has_claims(&self) -> bool {
+        !self.shared.owned.is_empty()
     }
 
     #[inline]
@@ -665,12 +677,12 @@ impl GroupSpecBuilder {
                 members: members.into_boxed_slice(),
                 member_index,
                 topic_index,
+                owned_off,
+                owned,
             }),
             topic_base,
             subs,
             member_sub,
-            owned_off,
-            owned,
             member_gen,
             member_rack,
             racks,

@@ -1,8 +1,9 @@
 //! The sticky plan when every member subscribes to the same topics.
 //!
 //! Quotas are exact: with `P` partitions and `M` members everyone ends with `P / M` or
-//! `P / M + 1`. Members keep claimed partitions up to their quota, in member order (the first
-//! members that hold more than `P / M` keep one extra while extras remain); the freed and
+//! `P / M + 1`. Members keep claimed partitions up to their quota: walking the partitions in
+//! order, a member keeps each claimed one until it holds `P / M`, and one more while extra slots
+//! remain (every extra slot saves exactly one move, whoever gets it); the freed and
 //! unclaimed partitions are then dealt round-robin, in topic-partition order, to the members
 //! below `P / M`, and what is left goes one each to the first members still at `P / M`. With no
 //! claims this is exactly the round-robin deal, and each member moves only what its quota forces.
@@ -32,51 +33,45 @@ pub(super) fn assign(
     let mut extra_left = total % m;
     let mut count = vec![0u32; m];
 
-    // Keep claimed partitions up to quota.
-    if let Some(claims) = claims {
-        let mut keep: Vec<usize> = Vec::new();
-        for member in 0..m {
-            let mu = member as u32;
-            keep.clear();
-            keep.extend(
-                spec.owned(member)
-                    .iter()
-                    .filter(|p| sub.contains(p.topic))
-                    .map(|&p| spec.global(p))
-                    .filter(|&gp| claims.owner[gp] == mu),
+    let mut free: Vec<u32> = Vec::new();
+    match claims {
+        Some(claims) if racks.active => {
+            keep_rack_aware(
+                spec,
+                claims,
+                racks,
+                min_q,
+                &mut extra_left,
+                &mut count,
+                owners,
             );
-            if keep.is_empty() {
-                continue;
-            }
-            let quota = if keep.len() <= min_q {
-                keep.len()
-            } else if extra_left > 0 {
-                extra_left -= 1;
-                min_q + 1
-            } else {
-                min_q
-            };
-            if quota < keep.len() && racks.active {
-                // Rack-local partitions first; stable, so partition order is kept otherwise.
-                keep.sort_by_key(|&gp| !racks.local(mu, gp));
-            }
-            for &gp in &keep[..quota] {
-                owners[gp] = mu;
-            }
-            count[member] = quota as u32;
+            collect_free(spec, topics, owners, &mut free);
         }
-    }
-
-    // Free partitions, in topic-partition order.
-    let mut free: Vec<u32> = Vec::with_capacity(if claims.is_some() { 0 } else { total });
-    for &t in topics {
-        let base = spec.topic_base[t as usize] as usize;
-        let n = spec.partitions_of(t as usize) as usize;
-        for (gp, &o) in owners[base..base + n].iter().enumerate() {
-            if o == NONE {
-                free.push((base + gp) as u32);
+        Some(claims) => {
+            // One pass in partition order: a member keeps its claimed partitions up to `min_q`,
+            // then one more while extra slots remain; everything else is free.
+            let min_q32 = min_q as u32;
+            for &t in topics {
+                let base = spec.topic_base[t as usize] as usize;
+                let n = spec.partitions_of(t as usize) as usize;
+                for gp in base..base + n {
+                    let o = claims.owner[gp];
+                    if (o as usize) < m {
+                        let c = &mut count[o as usize];
+                        if *c < min_q32 || (*c == min_q32 && extra_left > 0) {
+                            if *c == min_q32 {
+                                extra_left -= 1;
+                            }
+                            *c += 1;
+                            owners[gp] = o;
+                            continue;
+                        }
+                    }
+                    free.push(gp as u32);
+                }
             }
         }
+        None => collect_free(spec, topics, owners, &mut free),
     }
     if free.is_empty() {
         return;
@@ -96,6 +91,66 @@ pub(super) fn assign(
         free
     };
     deal(&free, &mut count, min_q, extra_left, owners);
+}
+
+/// The unowned partitions of `topics`, in topic-partition order.
+fn collect_free(spec: &GroupSpec, topics: &[u32], owners: &[u32], free: &mut Vec<u32>) {
+    for &t in topics {
+        let base = spec.topic_base[t as usize] as usize;
+        let n = spec.partitions_of(t as usize) as usize;
+        free.extend(
+            (base..base + n)
+                .filter(|&gp| owners[gp] == NONE)
+                .map(|gp| gp as u32),
+        );
+    }
+}
+
+/// Member by member, keeps claimed partitions up to quota, rack-local ones first when a member
+/// holds more than its quota.
+fn keep_rack_aware(
+    spec: &GroupSpec,
+    claims: &Claims,
+    racks: &Racks<'_>,
+    min_q: usize,
+    extra_left: &mut usize,
+    count: &mut [u32],
+    owners: &mut [u32],
+) {
+    let sub = &spec.subs[0];
+    let mut keep: Vec<usize> = Vec::new();
+    for member in 0..spec.member_count() {
+        let mu = member as u32;
+        keep.clear();
+        keep.extend(
+            spec.owned(member)
+                .iter()
+                .filter(|p| sub.contains(p.topic))
+                .map(|&p| spec.global(p))
+                .filter(|&gp| claims.owner[gp] == mu),
+        );
+        let quota = quota_for(keep.len(), min_q, extra_left);
+        if quota < keep.len() {
+            // Rack-local partitions first; stable, so partition order is kept otherwise.
+            keep.sort_by_key(|&gp| !racks.local(mu, gp));
+        }
+        for &gp in &keep[..quota] {
+            owners[gp] = mu;
+        }
+        count[member] = quota as u32;
+    }
+}
+
+/// How many of `eligible` claimed partitions a member keeps, consuming an extra slot if needed.
+fn quota_for(eligible: usize, min_q: usize, extra_left: &mut usize) -> usize {
+    if eligible <= min_q {
+        eligible
+    } else if *extra_left > 0 {
+        *extra_left -= 1;
+        min_q + 1
+    } else {
+        min_q
+    }
 }
 
 /// Round-robin over the members below `min_q`, then one each to the first members at `min_q`.

@@ -147,22 +147,34 @@ pub(crate) struct Claims {
 impl Claims {
     /// Resolves every member's claims; `None` if nobody claims anything.
     fn resolve(spec: &GroupSpec) -> Option<Claims> {
-        if spec.owned.is_empty() {
+        if !spec.has_claims() {
             return None;
         }
-        let n = spec.total_partitions() as usize;
-        let mut owner = vec![NONE; n];
-        let mut generation = vec![i32::MIN; n];
+        let mut owner = vec![NONE; spec.total_partitions() as usize];
+        // The generation of a contested partition; contests are rare, so a small map.
+        let mut contested: hashbrown::HashMap<usize, i32> = hashbrown::HashMap::new();
         for m in 0..spec.member_count() {
             let g = spec.member_gen[m];
+            let mu = m as u32;
             for &p in spec.owned(m) {
                 let gp = spec.global(p);
-                let (o, og) = (owner[gp], generation[gp]);
-                if o == NONE || g > og {
-                    owner[gp] = m as u32;
-                    generation[gp] = g;
-                } else if g == og && o != m as u32 {
+                let o = owner[gp];
+                if o == NONE {
+                    owner[gp] = mu;
+                    continue;
+                }
+                // A member's claims all carry its generation.
+                let og = if o == CONTESTED {
+                    contested[&gp]
+                } else {
+                    spec.member_gen[o as usize]
+                };
+                if g > og {
+                    owner[gp] = mu;
+                    contested.remove(&gp);
+                } else if g == og && o != mu {
                     owner[gp] = CONTESTED;
+                    contested.insert(gp, g);
                 }
             }
         }
