@@ -322,6 +322,39 @@ pub enum Error {
         /// The partition.
         partition: i32,
     },
+    /// A log partition outside `0..partitions` was named.
+    #[error("log partition {partition} does not exist (the log has {partitions})")]
+    UnknownLogPartition {
+        /// The partition asked for.
+        partition: u32,
+        /// The log's partition count.
+        partitions: u32,
+    },
+    /// An offset outside what a log partition holds.
+    #[error("offset {offset} is outside partition {partition}'s range {start}..={end}")]
+    OffsetOutOfRange {
+        /// The partition.
+        partition: u32,
+        /// The offset asked for.
+        offset: i64,
+        /// The log-start offset.
+        start: i64,
+        /// The log-end offset.
+        end: i64,
+    },
+    /// A record's key or value is larger than the log accepts.
+    #[error(
+        "record too large for log partition {partition} (limit {limit} bytes per key or value)"
+    )]
+    RecordTooLarge {
+        /// The partition.
+        partition: u32,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A durable store failed; nothing was written.
+    #[error("storage failure: {0}")]
+    Storage(String),
     /// An assignor broke the contract of [`PartitionAssignor`](crate::PartitionAssignor): it gave
     /// one partition to two members, or a partition to a member not subscribed to its topic.
     #[error("assignor contract violated: {0}")]

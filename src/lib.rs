@@ -65,6 +65,9 @@
 //!
 //! * [`assignor`]: the [`PartitionAssignor`] trait and the built-in `range`, `roundrobin`,
 //!   `sticky` and `cooperative-sticky` assignors.
+//! * [`log`]: the partitioned append-only [`Log`](log::Log) and the in-memory
+//!   [`MemoryLog`](log::MemoryLog); [`partition_for`](log::partition_for), Kafka's rule for the
+//!   offsets partition of a group.
 //! * [`error`]: [`ErrorCode`] (Kafka's codes, carried as data) and [`Error`] (for the host).
 //! * [`types`]: identifiers and value types.
 
@@ -74,6 +77,7 @@
 
 pub mod assignor;
 pub mod error;
+pub mod log;
 pub mod types;
 
 /// The README's examples, compiled and run as doctests.

@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn topic_partitions_order_by_topic_then_partition() {
-        let mut v = vec![
+        let mut v = [
             TopicPartition::new("b", 0),
             TopicPartition::new("a", 10),
             TopicPartition::new("a", 2),

@@ -1,0 +1,494 @@
+//! The in-memory log: the embedded default.
+
+use std::ops::Range;
+
+use hashbrown::HashMap;
+use parking_lot::RwLock;
+
+use super::{CompactionStats, Log, ReadLimit, Record, RecordView};
+use crate::error::Error;
+use crate::types::Timestamp;
+
+/// Marks an absent key or value in an [`Entry`].
+const ABSENT: u32 = u32::MAX;
+
+/// One record's place in its partition: its offset, timestamp, and where its key and value
+/// bytes sit in the partition's byte arena. 32 bytes, no allocation per record.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    offset: i64,
+    timestamp: u64,
+    pos: u64,
+    key_len: u32,
+    value_len: u32,
+}
+
+impl Entry {
+    fn key<'a>(&self, data: &'a [u8]) -> Option<&'a [u8]> {
+        (self.key_len != ABSENT).then(|| {
+            let a = self.pos as usize;
+            &data[a..a + self.key_len as usize]
+        })
+    }
+
+    fn value<'a>(&self, data: &'a [u8]) -> Option<&'a [u8]> {
+        (self.value_len != ABSENT).then(|| {
+            let a = self.pos as usize + self.key_bytes();
+            &data[a..a + self.value_len as usize]
+        })
+    }
+
+    fn key_bytes(&self) -> usize {
+        if self.key_len == ABSENT {
+            0
+        } else {
+            self.key_len as usize
+        }
+    }
+
+    fn value_bytes(&self) -> usize {
+        if self.value_len == ABSENT {
+            0
+        } else {
+            self.value_len as usize
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Partition {
+    start: i64,
+    end: i64,
+    /// Live records are `entries[head..]`, in offset order.
+    entries: Vec<Entry>,
+    head: usize,
+    data: Vec<u8>,
+    /// Bytes of `data` no live entry refers to.
+    dead_bytes: usize,
+}
+
+impl Partition {
+    fn live(&self) -> &[Entry] {
+        &self.entries[self.head..]
+    }
+
+    /// Drops dead entries and bytes once they are at least half of what is held.
+    fn reclaim(&mut self) {
+        if self.head > 0 && self.head * 2 >= self.entries.len() {
+            self.entries.drain(..self.head);
+            self.head = 0;
+        }
+        if self.dead_bytes > 0 && self.dead_bytes * 2 >= self.data.len() {
+            let mut data = Vec::with_capacity(self.data.len() - self.dead_bytes);
+            for e in &mut self.entries[self.head..] {
+                let a = e.pos as usize;
+                let n = e.key_bytes() + e.value_bytes();
+                e.pos = data.len() as u64;
+                data.extend_from_slice(&self.data[a..a + n]);
+            }
+            self.data = data;
+            self.dead_bytes = 0;
+        }
+    }
+}
+
+/// A [`Log`] held in memory: per partition, one byte arena for keys and values and one table of
+/// 32-byte entries, behind a `parking_lot::RwLock` each, so partitions are written and read
+/// independently from many threads.
+#[derive(Debug)]
+pub struct MemoryLog {
+    partitions: Box<[RwLock<Partition>]>,
+}
+
+impl MemoryLog {
+    /// A log with `partitions` empty partitions.
+    #[must_use]
+    pub fn new(partitions: u32) -> Self {
+        MemoryLog {
+            partitions: (0..partitions)
+                .map(|_| RwLock::new(Partition::default()))
+                .collect(),
+        }
+    }
+
+    fn partition(&self, partition: u32) -> Result<&RwLock<Partition>, Error> {
+        self.partitions
+            .get(partition as usize)
+            .ok_or(Error::UnknownLogPartition {
+                partition,
+                partitions: self.partitions.len() as u32,
+            })
+    }
+
+    /// Number of records currently held in `partition` (after compaction and truncation).
+    ///
+    /// # Errors
+    /// [`Error::UnknownLogPartition`].
+    pub fn record_count(&self, partition: u32) -> Result<usize, Error> {
+        Ok(self.partition(partition)?.read().live().len())
+    }
+}
+
+impl Log for MemoryLog {
+    fn partition_count(&self) -> u32 {
+        self.partitions.len() as u32
+    }
+
+    fn append(&self, partition: u32, records: &[Record<'_>]) -> Result<Range<i64>, Error> {
+        let lock = self.partition(partition)?;
+        for r in records {
+            let too_big = |b: Option<&[u8]>| b.is_some_and(|b| b.len() >= ABSENT as usize);
+            if too_big(r.key) || too_big(r.value) {
+                return Err(Error::RecordTooLarge {
+                    partition,
+                    limit: ABSENT as usize - 1,
+                });
+            }
+        }
+        let mut p = lock.write();
+        let first = p.end;
+        p.entries.reserve(records.len());
+        for r in records {
+            let pos = p.data.len() as u64;
+            if let Some(k) = r.key {
+                p.data.extend_from_slice(k);
+            }
+            if let Some(v) = r.value {
+                p.data.extend_from_slice(v);
+            }
+            let offset = p.end;
+            p.entries.push(Entry {
+                offset,
+                timestamp: r.timestamp.0,
+                pos,
+                key_len: r.key.map_or(ABSENT, |k| k.len() as u32),
+                value_len: r.value.map_or(ABSENT, |v| v.len() as u32),
+            });
+            p.end += 1;
+        }
+        Ok(first..p.end)
+    }
+
+    fn read(
+        &self,
+        partition: u32,
+        from: i64,
+        limit: ReadLimit,
+        visit: &mut dyn FnMut(RecordView<'_>),
+    ) -> Result<i64, Error> {
+        let p = self.partition(partition)?.read();
+        if from < p.start || from > p.end {
+            return Err(Error::OffsetOutOfRange {
+                partition,
+                offset: from,
+                start: p.start,
+                end: p.end,
+            });
+        }
+        let live = p.live();
+        let first = live.partition_point(|e| e.offset < from);
+        let mut next = from;
+        let mut bytes = 0usize;
+        for (count, e) in live[first..].iter().enumerate() {
+            let size = e.key_bytes() + e.value_bytes();
+            if count >= limit.max_records
+                || (count > 0 && bytes.saturating_add(size) > limit.max_bytes)
+            {
+                return Ok(next);
+            }
+            visit(RecordView {
+                offset: e.offset,
+                key: e.key(&p.data),
+                value: e.value(&p.data),
+                timestamp: Timestamp(e.timestamp),
+            });
+            bytes = bytes.saturating_add(size);
+            next = e.offset + 1;
+        }
+        // Everything up to the end was visited (or compacted away).
+        Ok(p.end.max(next))
+    }
+
+    fn start_offset(&self, partition: u32) -> Result<i64, Error> {
+        Ok(self.partition(partition)?.read().start)
+    }
+
+    fn end_offset(&self, partition: u32) -> Result<i64, Error> {
+        Ok(self.partition(partition)?.read().end)
+    }
+
+    fn truncate_prefix(&self, partition: u32, new_start: i64) -> Result<(), Error> {
+        let mut p = self.partition(partition)?.write();
+        if new_start > p.end {
+            return Err(Error::OffsetOutOfRange {
+                partition,
+                offset: new_start,
+                start: p.start,
+                end: p.end,
+            });
+        }
+        if new_start <= p.start {
+            return Ok(());
+        }
+        let drop = p.live().partition_point(|e| e.offset < new_start);
+        let freed: usize = p.live()[..drop]
+            .iter()
+            .map(|e| e.key_bytes() + e.value_bytes())
+            .sum();
+        p.head += drop;
+        p.dead_bytes += freed;
+        p.start = new_start;
+        p.reclaim();
+        Ok(())
+    }
+
+    fn compact(
+        &self,
+        partition: u32,
+        now: Timestamp,
+        delete_retention_ms: u64,
+    ) -> Result<CompactionStats, Error> {
+        let mut guard = self.partition(partition)?.write();
+        let p = &mut *guard;
+        let live = &p.entries[p.head..];
+        let mut latest: HashMap<&[u8], usize> = HashMap::with_capacity(live.len() / 2);
+        for (i, e) in live.iter().enumerate() {
+            if let Some(k) = e.key(&p.data) {
+                latest.insert(k, i);
+            }
+        }
+        let mut stats = CompactionStats {
+            examined: live.len(),
+            ..CompactionStats::default()
+        };
+        let mut kept: Vec<Entry> = Vec::with_capacity(latest.len());
+        let mut data: Vec<u8> = Vec::with_capacity(p.data.len() - p.dead_bytes);
+        for (i, e) in live.iter().enumerate() {
+            if let Some(k) = e.key(&p.data) {
+                if latest.get(k) != Some(&i) {
+                    stats.superseded += 1;
+                    continue;
+                }
+                if e.value_len == ABSENT && now.0.saturating_sub(e.timestamp) > delete_retention_ms
+                {
+                    stats.tombstones_removed += 1;
+                    continue;
+                }
+            }
+            let a = e.pos as usize;
+            let n = e.key_bytes() + e.value_bytes();
+            let mut e = *e;
+            e.pos = data.len() as u64;
+            data.extend_from_slice(&p.data[a..a + n]);
+            kept.push(e);
+        }
+        drop(latest);
+        p.entries = kept;
+        p.head = 0;
+        p.data = data;
+        p.dead_bytes = 0;
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec<'a>(k: &'a str, v: Option<&'a str>, t: u64) -> Record<'a> {
+        Record::new(Some(k.as_bytes()), v.map(str::as_bytes), Timestamp(t))
+    }
+
+    fn all(log: &MemoryLog, p: u32) -> Vec<(i64, String, Option<String>)> {
+        let mut out = Vec::new();
+        let start = log.start_offset(p).unwrap();
+        log.read(p, start, ReadLimit::unlimited(), &mut |r| {
+            out.push((
+                r.offset,
+                String::from_utf8(r.key.unwrap().to_vec()).unwrap(),
+                r.value.map(|v| String::from_utf8(v.to_vec()).unwrap()),
+            ));
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn appends_get_dense_offsets_per_partition() {
+        let log = MemoryLog::new(2);
+        assert_eq!(log.append(0, &[rec("a", Some("1"), 0)]).unwrap(), 0..1);
+        assert_eq!(
+            log.append(0, &[rec("b", Some("2"), 0), rec("c", Some("3"), 0)])
+                .unwrap(),
+            1..3
+        );
+        assert_eq!(log.append(1, &[rec("x", Some("9"), 0)]).unwrap(), 0..1);
+        assert_eq!(log.append(0, &[]).unwrap(), 3..3);
+        assert_eq!(log.end_offset(0).unwrap(), 3);
+        assert_eq!(log.start_offset(0).unwrap(), 0);
+    }
+
+    #[test]
+    fn unknown_partitions_and_bad_offsets_are_errors() {
+        let log = MemoryLog::new(1);
+        assert!(matches!(
+            log.append(1, &[]),
+            Err(Error::UnknownLogPartition {
+                partition: 1,
+                partitions: 1
+            })
+        ));
+        assert!(matches!(
+            log.read(0, 1, ReadLimit::unlimited(), &mut |_| {}),
+            Err(Error::OffsetOutOfRange { offset: 1, .. })
+        ));
+        assert!(matches!(
+            log.read(0, -1, ReadLimit::unlimited(), &mut |_| {}),
+            Err(Error::OffsetOutOfRange { .. })
+        ));
+        assert!(matches!(
+            log.truncate_prefix(0, 5),
+            Err(Error::OffsetOutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn reads_respect_record_and_byte_limits_but_always_make_progress() {
+        let log = MemoryLog::new(1);
+        log.append(
+            0,
+            &[
+                rec("k0", Some("vvvv"), 0),
+                rec("k1", Some("vvvv"), 0),
+                rec("k2", Some("vvvv"), 0),
+            ],
+        )
+        .unwrap();
+        let mut n = 0;
+        assert_eq!(
+            log.read(0, 0, ReadLimit::records(2), &mut |_| n += 1)
+                .unwrap(),
+            2
+        );
+        assert_eq!(n, 2);
+        let mut n = 0;
+        // Each record is 6 bytes; a 1-byte limit still returns the first.
+        assert_eq!(
+            log.read(0, 1, ReadLimit::bytes(1), &mut |_| n += 1)
+                .unwrap(),
+            2
+        );
+        assert_eq!(n, 1);
+        let mut n = 0;
+        assert_eq!(
+            log.read(0, 0, ReadLimit::bytes(12), &mut |_| n += 1)
+                .unwrap(),
+            2
+        );
+        assert_eq!(n, 2);
+        assert_eq!(
+            log.read(0, 3, ReadLimit::unlimited(), &mut |_| panic!())
+                .unwrap(),
+            3
+        );
+    }
+
+    #[test]
+    fn truncate_prefix_moves_the_start_and_keeps_later_records() {
+        let log = MemoryLog::new(1);
+        for i in 0..10 {
+            log.append(0, &[rec(&format!("k{i}"), Some("v"), 0)])
+                .unwrap();
+        }
+        log.truncate_prefix(0, 7).unwrap();
+        assert_eq!(log.start_offset(0).unwrap(), 7);
+        let got: Vec<i64> = all(&log, 0).iter().map(|r| r.0).collect();
+        assert_eq!(got, [7, 8, 9]);
+        log.truncate_prefix(0, 3).unwrap();
+        assert_eq!(
+            log.start_offset(0).unwrap(),
+            7,
+            "the start never moves back"
+        );
+        assert_eq!(log.append(0, &[rec("z", None, 0)]).unwrap(), 10..11);
+    }
+
+    #[test]
+    fn compaction_keeps_the_latest_per_key_and_preserves_offsets() {
+        let log = MemoryLog::new(1);
+        log.append(
+            0,
+            &[
+                rec("a", Some("1"), 0),
+                rec("b", Some("1"), 0),
+                rec("a", Some("2"), 0),
+                rec("c", Some("1"), 0),
+                rec("b", None, 100),
+                Record::new(None, Some(b"unkeyed"), Timestamp(0)),
+            ],
+        )
+        .unwrap();
+        let stats = log.compact(0, Timestamp(150), 1_000).unwrap();
+        assert_eq!(
+            stats,
+            CompactionStats {
+                examined: 6,
+                superseded: 2,
+                tombstones_removed: 0
+            }
+        );
+        let mut got = Vec::new();
+        log.read(0, 0, ReadLimit::unlimited(), &mut |r| {
+            got.push((r.offset, r.key.map(<[u8]>::to_vec)))
+        })
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                (2, Some(b"a".to_vec())),
+                (3, Some(b"c".to_vec())),
+                (4, Some(b"b".to_vec())),
+                (5, None)
+            ]
+        );
+        // Later, the tombstone is past its retention and goes too.
+        let stats = log.compact(0, Timestamp(2_000), 1_000).unwrap();
+        assert_eq!(stats.tombstones_removed, 1);
+        assert_eq!(log.record_count(0).unwrap(), 3);
+        assert_eq!(
+            log.end_offset(0).unwrap(),
+            6,
+            "the log end never moves back"
+        );
+        // Reading from inside a gap starts at the next kept record.
+        let mut first = None;
+        log.read(0, 4, ReadLimit::records(1), &mut |r| first = Some(r.offset))
+            .unwrap();
+        assert_eq!(first, Some(5));
+    }
+
+    #[test]
+    fn concurrent_appends_to_one_partition_lose_nothing() {
+        let log = std::sync::Arc::new(MemoryLog::new(2));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..1_000 {
+                        let k = format!("{t}-{i}");
+                        log.append(0, &[rec(&k, Some("v"), 0)]).unwrap();
+                        log.append(1, &[rec(&k, Some("v"), 0)]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(log.end_offset(0).unwrap(), 4_000);
+        let mut keys: Vec<String> = all(&log, 0).into_iter().map(|r| r.1).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 4_000);
+    }
+}
