@@ -1,7 +1,7 @@
 //! Kafka's range assignor.
 
 use super::assignment::Assignment;
-use super::spec::{GroupSpec, NONE};
+use super::spec::{GroupSpec, NONE, Subscribers};
 use super::{PartitionAssignor, RebalanceProtocol};
 use crate::error::Error;
 
@@ -33,72 +33,15 @@ impl PartitionAssignor for RangeAssignor {
 
     fn assign(&self, spec: &GroupSpec) -> Result<Assignment, Error> {
         let mut owners = vec![NONE; spec.total_partitions() as usize];
-        let subscribers = Subscribers::new(spec);
+        let subscribers = &spec.subscribers;
         if spec.has_partition_racks() && spec.member_rack.iter().any(|&r| r != NONE) {
-            rack_aware(spec, &subscribers, &mut owners);
+            rack_aware(spec, subscribers, &mut owners);
         } else {
             for t in 0..spec.topic_count() {
                 plain_ranges(spec, t, subscribers.of(t), &mut owners);
             }
         }
         Ok(Assignment::from_owners(spec, &owners))
-    }
-}
-
-/// Subscribers per topic, in member order.
-pub(crate) struct Subscribers {
-    all: Vec<u32>,
-    homogeneous: bool,
-    off: Vec<u32>,
-    list: Vec<u32>,
-}
-
-impl Subscribers {
-    pub(crate) fn new(spec: &GroupSpec) -> Self {
-        let m = spec.member_count();
-        if spec.is_homogeneous() {
-            return Subscribers {
-                all: (0..m as u32).collect(),
-                homogeneous: true,
-                off: Vec::new(),
-                list: Vec::new(),
-            };
-        }
-        let t = spec.topic_count();
-        let mut off = vec![0u32; t + 1];
-        for member in 0..m {
-            for &topic in spec.subscribed_topics(member) {
-                off[topic as usize + 1] += 1;
-            }
-        }
-        for i in 0..t {
-            off[i + 1] += off[i];
-        }
-        let mut cursor = off[..t].to_vec();
-        let mut list = vec![0u32; off[t] as usize];
-        for member in 0..m {
-            for &topic in spec.subscribed_topics(member) {
-                let c = &mut cursor[topic as usize];
-                list[*c as usize] = member as u32;
-                *c += 1;
-            }
-        }
-        Subscribers {
-            all: Vec::new(),
-            homogeneous: false,
-            off,
-            list,
-        }
-    }
-
-    /// Subscribers of topic `t`, ascending member index.
-    #[inline]
-    pub(crate) fn of(&self, t: usize) -> &[u32] {
-        if self.homogeneous {
-            // Homogeneous: everyone subscribes to every subscribed topic, or nobody to any.
-            return &self.all;
-        }
-        &self.list[self.off[t] as usize..self.off[t + 1] as usize]
     }
 }
 

@@ -1,7 +1,6 @@
 //! Kafka's round-robin assignor.
 
 use super::assignment::Assignment;
-use super::range::Subscribers;
 use super::spec::{GroupSpec, NONE};
 use super::{PartitionAssignor, RebalanceProtocol};
 use crate::error::Error;
@@ -32,7 +31,7 @@ impl PartitionAssignor for RoundRobinAssignor {
         if m == 0 {
             return Ok(Assignment::from_owners(spec, &owners));
         }
-        let subscribers = Subscribers::new(spec);
+        let subscribers = &spec.subscribers;
         // The member the circular iterator points at.
         let mut cursor: u32 = 0;
         for t in 0..spec.topic_count() {

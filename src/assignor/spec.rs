@@ -252,6 +252,63 @@ impl Subscription {
     }
 }
 
+/// Subscribers per topic, in member order, built once with the spec.
+#[derive(Debug, Clone)]
+pub(crate) struct Subscribers {
+    all: Vec<u32>,
+    homogeneous: bool,
+    off: Vec<u32>,
+    list: Vec<u32>,
+}
+
+impl Subscribers {
+    fn build(member_sub: &[u32], subs: &[Subscription], t: usize) -> Self {
+        let m = member_sub.len();
+        if subs.len() <= 1 {
+            return Subscribers {
+                all: (0..m as u32).collect(),
+                homogeneous: true,
+                off: Vec::new(),
+                list: Vec::new(),
+            };
+        }
+        let mut off = vec![0u32; t + 1];
+        for &s in member_sub {
+            for &topic in subs[s as usize].topics.iter() {
+                off[topic as usize + 1] += 1;
+            }
+        }
+        for i in 0..t {
+            off[i + 1] += off[i];
+        }
+        let mut cursor = off[..t].to_vec();
+        let mut list = vec![0u32; off[t] as usize];
+        for (member, &s) in member_sub.iter().enumerate() {
+            for &topic in subs[s as usize].topics.iter() {
+                let c = &mut cursor[topic as usize];
+                list[*c as usize] = member as u32;
+                *c += 1;
+            }
+        }
+        Subscribers {
+            all: Vec::new(),
+            homogeneous: false,
+            off,
+            list,
+        }
+    }
+
+    /// Subscribers of topic `t`, ascending member index.
+    #[inline]
+    pub(crate) fn of(&self, t: usize) -> &[u32] {
+        if self.homogeneous {
+            // Homogeneous: everyone subscribes to every subscribed topic, or nobody to any.
+            return &self.all;
+        }
+        &self.list[self.off[t] as usize..self.off[t + 1] as usize]
+    }
+}
+
 /// A partition named by the index of its topic in the spec and its number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct PartitionRef {
@@ -302,6 +359,7 @@ pub struct GroupSpec {
     pub(crate) topic_base: Vec<u32>,
     pub(crate) subs: Vec<Subscription>,
     pub(crate) member_sub: Vec<u32>,
+    pub(crate) subscribers: Subscribers,
     pub(crate) member_gen: Vec<i32>,
     pub(crate) member_rack: Vec<u32>,
     pub(crate) racks: Vec<Rack>,
@@ -671,6 +729,7 @@ impl GroupSpecBuilder {
             part_rack_off.push(part_rack_ids.len() as u32);
         }
 
+        let topic_count = topics.len();
         Ok(GroupSpec {
             shared: Arc::new(Shared {
                 topics: topics.into_boxed_slice(),
@@ -681,6 +740,7 @@ impl GroupSpecBuilder {
                 owned,
             }),
             topic_base,
+            subscribers: Subscribers::build(&member_sub, &subs, topic_count),
             subs,
             member_sub,
             member_gen,

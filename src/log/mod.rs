@@ -26,6 +26,7 @@
 //! # Ok::<(), consumer_groups::Error>(())
 //! ```
 
+pub mod codec;
 mod memory;
 
 pub use memory::MemoryLog;

@@ -14,7 +14,6 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::super::range::Subscribers;
 use super::super::spec::{GroupSpec, NONE};
 use super::{Claims, Racks};
 
@@ -25,7 +24,7 @@ pub(super) fn assign(
     owners: &mut [u32],
 ) {
     let m = spec.member_count();
-    let subscribers = Subscribers::new(spec);
+    let subscribers = &spec.subscribers;
     let mut count = vec![0u32; m];
 
     // 1. Keep claims still subscribed to.

@@ -1,0 +1,578 @@
+//! The records of the offsets log, in Kafka's `__consumer_offsets` byte format.
+//!
+//! A record's key starts with an `i16` version that says what the record is:
+//!
+//! | key version | record | value versions written |
+//! |---|---|---|
+//! | 0, 1 | an offset commit: group, topic, partition | 3 (1 when an expire timestamp is set) |
+//! | 2 | group metadata: group | 3 |
+//!
+//! The value starts with its own `i16` version. A record with a `None` value is a tombstone: the
+//! offset or the group was deleted. Strings are an `i16` length and UTF-8 bytes (`-1` for a null
+//! string), byte arrays an `i32` length and the bytes, integers big-endian, as in Kafka's
+//! non-flexible schemas. Decoding reads every version 0–3 Kafka writes and refuses everything
+//! else with [`CodecError`], whatever the bytes: truncated, oversized, or not UTF-8.
+//!
+//! ```
+//! use consumer_groups::log::codec::{OffsetCommitValue, OffsetsKey};
+//!
+//! let key = OffsetsKey::OffsetCommit { group: "g".into(), topic: "t".into(), partition: 3 };
+//! let bytes = key.encode()?;
+//! assert_eq!(bytes, [0, 1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 3]);
+//! assert_eq!(OffsetsKey::decode(&bytes)?, key);
+//!
+//! let value = OffsetCommitValue { offset: 501, leader_epoch: Some(7), metadata: "".into(),
+//!     commit_timestamp: 1_700_000_000_000, expire_timestamp: None };
+//! assert_eq!(OffsetCommitValue::decode(&value.encode()?)?, value);
+//! # Ok::<(), consumer_groups::log::codec::CodecError>(())
+//! ```
+
+use std::fmt;
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The bytes ended inside a field.
+    #[error("truncated record: needed {needed} more bytes for {field}")]
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+        /// Bytes missing.
+        needed: usize,
+    },
+    /// A version this codec does not know.
+    #[error("unknown {what} version {version}")]
+    UnknownVersion {
+        /// Key or value kind.
+        what: &'static str,
+        /// The version found.
+        version: i16,
+    },
+    /// A string that is not UTF-8.
+    #[error("field {0} is not valid UTF-8")]
+    InvalidUtf8(&'static str),
+    /// A negative length other than the null marker, or a null where one is not allowed.
+    #[error("invalid length {length} for field {field}")]
+    InvalidLength {
+        /// The field.
+        field: &'static str,
+        /// The length found.
+        length: i64,
+    },
+    /// Bytes left over after the last field.
+    #[error("{0} trailing bytes after the record")]
+    TrailingBytes(usize),
+    /// A value too large to encode in Kafka's format (a string over 32,767 bytes, say).
+    #[error("field {0} is too large to encode")]
+    TooLarge(&'static str),
+}
+
+/// The key of an offsets-log record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OffsetsKey {
+    /// The committed offset of one partition for one group.
+    OffsetCommit {
+        /// The group.
+        group: String,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// The metadata of a group: its generation, protocol, leader and members.
+    GroupMetadata {
+        /// The group.
+        group: String,
+    },
+}
+
+impl OffsetsKey {
+    /// The group the record belongs to.
+    #[must_use]
+    pub fn group(&self) -> &str {
+        match self {
+            OffsetsKey::OffsetCommit { group, .. } | OffsetsKey::GroupMetadata { group } => group,
+        }
+    }
+
+    /// Kafka's key bytes (version 1 for commits, 2 for group metadata).
+    ///
+    /// # Errors
+    /// [`CodecError::TooLarge`] for a group or topic longer than 32,767 bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        let mut w = Writer::default();
+        match self {
+            OffsetsKey::OffsetCommit {
+                group,
+                topic,
+                partition,
+            } => {
+                w.i16(1);
+                w.string("group", group)?;
+                w.string("topic", topic)?;
+                w.i32(*partition);
+            }
+            OffsetsKey::GroupMetadata { group } => {
+                w.i16(2);
+                w.string("group", group)?;
+            }
+        }
+        Ok(w.0)
+    }
+
+    /// Decodes a key.
+    ///
+    /// # Errors
+    /// Any [`CodecError`].
+    pub fn decode(bytes: &[u8]) -> Result<OffsetsKey, CodecError> {
+        let mut r = Reader(bytes);
+        let key = match r.i16("key version")? {
+            0 | 1 => OffsetsKey::OffsetCommit {
+                group: r.string("group")?,
+                topic: r.string("topic")?,
+                partition: r.i32("partition")?,
+            },
+            2 => OffsetsKey::GroupMetadata {
+                group: r.string("group")?,
+            },
+            v => {
+                return Err(CodecError::UnknownVersion {
+                    what: "key",
+                    version: v,
+                });
+            }
+        };
+        r.finish()?;
+        Ok(key)
+    }
+}
+
+/// A committed offset, the value of an [`OffsetsKey::OffsetCommit`] record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetCommitValue {
+    /// The committed offset: the next offset the group will read.
+    pub offset: i64,
+    /// The leader epoch of the last record consumed, if the client sent one. Not stored when an
+    /// expire timestamp is set (Kafka's version 1 has no field for it).
+    pub leader_epoch: Option<i32>,
+    /// The client's metadata string.
+    pub metadata: String,
+    /// When the commit was made.
+    pub commit_timestamp: i64,
+    /// When the commit expires, for clients that asked for a retention time (old protocol).
+    pub expire_timestamp: Option<i64>,
+}
+
+impl OffsetCommitValue {
+    /// Kafka's value bytes: version 3, or version 1 when an expire timestamp is set.
+    ///
+    /// # Errors
+    /// [`CodecError::TooLarge`].
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        let mut w = Writer(Vec::with_capacity(26 + self.metadata.len()));
+        match self.expire_timestamp {
+            Some(expire) => {
+                w.i16(1);
+                w.i64(self.offset);
+                w.string("metadata", &self.metadata)?;
+                w.i64(self.commit_timestamp);
+                w.i64(expire);
+            }
+            None => {
+                w.i16(3);
+                w.i64(self.offset);
+                w.i32(self.leader_epoch.unwrap_or(-1));
+                w.string("metadata", &self.metadata)?;
+                w.i64(self.commit_timestamp);
+            }
+        }
+        Ok(w.0)
+    }
+
+    /// Decodes versions 0 to 3.
+    ///
+    /// # Errors
+    /// Any [`CodecError`].
+    pub fn decode(bytes: &[u8]) -> Result<OffsetCommitValue, CodecError> {
+        let mut r = Reader(bytes);
+        let version = r.i16("value version")?;
+        let offset = r.i64("offset")?;
+        let leader_epoch = if version >= 3 {
+            Some(r.i32("leader epoch")?).filter(|&e| e >= 0)
+        } else {
+            None
+        };
+        let v = match version {
+            0..=3 => OffsetCommitValue {
+                offset,
+                leader_epoch,
+                metadata: r.string("metadata")?,
+                commit_timestamp: r.i64("commit timestamp")?,
+                expire_timestamp: if version == 1 {
+                    Some(r.i64("expire timestamp")?)
+                } else {
+                    None
+                },
+            },
+            v => {
+                return Err(CodecError::UnknownVersion {
+                    what: "offset commit value",
+                    version: v,
+                });
+            }
+        };
+        r.finish()?;
+        Ok(v)
+    }
+}
+
+/// One member in a [`GroupMetadataValue`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberMetadata {
+    /// The member id.
+    pub member_id: String,
+    /// The static instance id, if any.
+    pub group_instance_id: Option<String>,
+    /// The client id the member reported.
+    pub client_id: String,
+    /// The member's host, as the coordinator saw it.
+    pub client_host: String,
+    /// The member's rebalance timeout in milliseconds.
+    pub rebalance_timeout_ms: i32,
+    /// The member's session timeout in milliseconds.
+    pub session_timeout_ms: i32,
+    /// The member's subscription (its metadata for the chosen protocol).
+    pub subscription: Vec<u8>,
+    /// The member's assignment from the last SyncGroup.
+    pub assignment: Vec<u8>,
+}
+
+/// A group's state, the value of an [`OffsetsKey::GroupMetadata`] record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadataValue {
+    /// The protocol type (`"consumer"` for consumer groups).
+    pub protocol_type: String,
+    /// The generation.
+    pub generation: i32,
+    /// The chosen protocol (assignor), if the group has one.
+    pub protocol: Option<String>,
+    /// The leader's member id, if the group has a leader.
+    pub leader: Option<String>,
+    /// When the group last changed state (milliseconds), if known.
+    pub current_state_timestamp: Option<i64>,
+    /// The members.
+    pub members: Vec<MemberMetadata>,
+}
+
+impl GroupMetadataValue {
+    /// Kafka's value bytes, version 3.
+    ///
+    /// # Errors
+    /// [`CodecError::TooLarge`] for a string over 32,767 bytes or more than `i32::MAX` members
+    /// or bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        let mut w = Writer::default();
+        w.i16(3);
+        w.string("protocol type", &self.protocol_type)?;
+        w.i32(self.generation);
+        w.nullable_string("protocol", self.protocol.as_deref())?;
+        w.nullable_string("leader", self.leader.as_deref())?;
+        w.i64(self.current_state_timestamp.unwrap_or(-1));
+        w.len32("members", self.members.len())?;
+        for m in &self.members {
+            w.string("member id", &m.member_id)?;
+            w.nullable_string("group instance id", m.group_instance_id.as_deref())?;
+            w.string("client id", &m.client_id)?;
+            w.string("client host", &m.client_host)?;
+            w.i32(m.rebalance_timeout_ms);
+            w.i32(m.session_timeout_ms);
+            w.bytes("subscription", &m.subscription)?;
+            w.bytes("assignment", &m.assignment)?;
+        }
+        Ok(w.0)
+    }
+
+    /// Decodes versions 0 to 3.
+    ///
+    /// # Errors
+    /// Any [`CodecError`].
+    pub fn decode(bytes: &[u8]) -> Result<GroupMetadataValue, CodecError> {
+        let mut r = Reader(bytes);
+        let version = r.i16("value version")?;
+        if !(0..=3).contains(&version) {
+            return Err(CodecError::UnknownVersion {
+                what: "group metadata value",
+                version,
+            });
+        }
+        let protocol_type = r.string("protocol type")?;
+        let generation = r.i32("generation")?;
+        let protocol = r.nullable_string("protocol")?;
+        let leader = r.nullable_string("leader")?;
+        let current_state_timestamp = if version >= 2 {
+            Some(r.i64("current state timestamp")?).filter(|&t| t >= 0)
+        } else {
+            None
+        };
+        let n = r.i32("members")?;
+        if n < 0 {
+            return Err(CodecError::InvalidLength {
+                field: "members",
+                length: i64::from(n),
+            });
+        }
+        // Each member takes at least 22 bytes; never trust a count past what the bytes can hold.
+        let mut members = Vec::with_capacity((n as usize).min(r.0.len() / 22));
+        for _ in 0..n {
+            let member_id = r.string("member id")?;
+            let group_instance_id = if version >= 3 {
+                r.nullable_string("group instance id")?
+            } else {
+                None
+            };
+            let client_id = r.string("client id")?;
+            let client_host = r.string("client host")?;
+            let rebalance_timeout_ms = if version >= 1 {
+                r.i32("rebalance timeout")?
+            } else {
+                -1
+            };
+            let session_timeout_ms = r.i32("session timeout")?;
+            members.push(MemberMetadata {
+                member_id,
+                group_instance_id,
+                client_id,
+                client_host,
+                rebalance_timeout_ms,
+                session_timeout_ms,
+                subscription: r.bytes("subscription")?,
+                assignment: r.bytes("assignment")?,
+            });
+        }
+        r.finish()?;
+        Ok(GroupMetadataValue {
+            protocol_type,
+            generation,
+            protocol,
+            leader,
+            current_state_timestamp,
+            members,
+        })
+    }
+}
+
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn i16(&mut self, v: i16) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn i32(&mut self, v: i32) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn string(&mut self, field: &'static str, s: &str) -> Result<(), CodecError> {
+        let n = i16::try_from(s.len()).map_err(|_| CodecError::TooLarge(field))?;
+        self.i16(n);
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+    fn nullable_string(&mut self, field: &'static str, s: Option<&str>) -> Result<(), CodecError> {
+        match s {
+            Some(s) => self.string(field, s),
+            None => {
+                self.i16(-1);
+                Ok(())
+            }
+        }
+    }
+    fn len32(&mut self, field: &'static str, n: usize) -> Result<(), CodecError> {
+        let n = i32::try_from(n).map_err(|_| CodecError::TooLarge(field))?;
+        self.i32(n);
+        Ok(())
+    }
+    fn bytes(&mut self, field: &'static str, b: &[u8]) -> Result<(), CodecError> {
+        self.len32(field, b.len())?;
+        self.0.extend_from_slice(b);
+        Ok(())
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], CodecError> {
+        if self.0.len() < n {
+            return Err(CodecError::Truncated {
+                field,
+                needed: n - self.0.len(),
+            });
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], CodecError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(field, N)?);
+        Ok(a)
+    }
+    fn i16(&mut self, field: &'static str) -> Result<i16, CodecError> {
+        Ok(i16::from_be_bytes(self.array(field)?))
+    }
+    fn i32(&mut self, field: &'static str) -> Result<i32, CodecError> {
+        Ok(i32::from_be_bytes(self.array(field)?))
+    }
+    fn i64(&mut self, field: &'static str) -> Result<i64, CodecError> {
+        Ok(i64::from_be_bytes(self.array(field)?))
+    }
+    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>, CodecError> {
+        let n = self.i16(field)?;
+        if n == -1 {
+            return Ok(None);
+        }
+        if n < 0 {
+            return Err(CodecError::InvalidLength {
+                field,
+                length: i64::from(n),
+            });
+        }
+        let b = self.take(field, n as usize)?;
+        std::str::from_utf8(b)
+            .map(|s| Some(s.to_owned()))
+            .map_err(|_| CodecError::InvalidUtf8(field))
+    }
+    fn string(&mut self, field: &'static str) -> Result<String, CodecError> {
+        self.nullable_string(field)?
+            .ok_or(CodecError::InvalidLength { field, length: -1 })
+    }
+    fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>, CodecError> {
+        let n = self.i32(field)?;
+        if n < 0 {
+            return Err(CodecError::InvalidLength {
+                field,
+                length: i64::from(n),
+            });
+        }
+        Ok(self.take(field, n as usize)?.to_vec())
+    }
+    fn finish(self) -> Result<(), CodecError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(CodecError::TrailingBytes(self.0.len()))
+        }
+    }
+}
+
+impl fmt::Display for OffsetsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OffsetsKey::OffsetCommit {
+                group,
+                topic,
+                partition,
+            } => write!(f, "offset[{group},{topic}:{partition}]"),
+            OffsetsKey::GroupMetadata { group } => write!(f, "group[{group}]"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kafka's GroupMetadataKey (version 2) for group "g": version, then the string.
+    #[test]
+    fn group_metadata_key_bytes_match_kafkas_layout() {
+        let k = OffsetsKey::GroupMetadata { group: "g".into() };
+        assert_eq!(k.encode().unwrap(), [0, 2, 0, 1, b'g']);
+    }
+
+    /// OffsetCommitValue version 3: version, offset, leader epoch, metadata, commit timestamp.
+    #[test]
+    fn offset_commit_value_v3_bytes() {
+        let v = OffsetCommitValue {
+            offset: 1,
+            leader_epoch: None,
+            metadata: "m".into(),
+            commit_timestamp: 2,
+            expire_timestamp: None,
+        };
+        assert_eq!(
+            v.encode().unwrap(),
+            [
+                0, 3, // version
+                0, 0, 0, 0, 0, 0, 0, 1, // offset
+                0xff, 0xff, 0xff, 0xff, // leader epoch -1
+                0, 1, b'm', // metadata
+                0, 0, 0, 0, 0, 0, 0, 2, // commit timestamp
+            ]
+        );
+    }
+
+    #[test]
+    fn version_0_offset_commit_values_decode() {
+        let mut b = vec![0, 0];
+        b.extend_from_slice(&42i64.to_be_bytes());
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&7i64.to_be_bytes());
+        let v = OffsetCommitValue::decode(&b).unwrap();
+        assert_eq!(
+            (v.offset, v.commit_timestamp, v.expire_timestamp),
+            (42, 7, None)
+        );
+    }
+
+    #[test]
+    fn hostile_bytes_are_errors() {
+        assert!(matches!(
+            OffsetsKey::decode(&[]),
+            Err(CodecError::Truncated { .. })
+        ));
+        assert!(matches!(
+            OffsetsKey::decode(&[0, 9]),
+            Err(CodecError::UnknownVersion { .. })
+        ));
+        assert!(matches!(
+            OffsetsKey::decode(&[0, 2, 0, 5, b'a']),
+            Err(CodecError::Truncated { .. })
+        ));
+        assert!(matches!(
+            OffsetsKey::decode(&[0, 2, 0xff, 0xfe]),
+            Err(CodecError::InvalidLength { .. })
+        ));
+        assert!(matches!(
+            OffsetsKey::decode(&[0, 2, 0xff, 0xff]),
+            Err(CodecError::InvalidLength { .. })
+        ));
+        assert!(matches!(
+            OffsetsKey::decode(&[0, 2, 0, 1, 0xff]),
+            Err(CodecError::InvalidUtf8(_))
+        ));
+        assert!(matches!(
+            OffsetsKey::decode(&[0, 2, 0, 1, b'a', 0]),
+            Err(CodecError::TrailingBytes(1))
+        ));
+        // A member count of two billion in a handful of bytes.
+        let mut g = vec![0, 3, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        g.extend_from_slice(&(-1i64).to_be_bytes());
+        g.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert!(matches!(
+            GroupMetadataValue::decode(&g),
+            Err(CodecError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn oversized_strings_are_refused_on_encode() {
+        let k = OffsetsKey::GroupMetadata {
+            group: "x".repeat(40_000),
+        };
+        assert_eq!(k.encode(), Err(CodecError::TooLarge("group")));
+    }
+}
