@@ -8,7 +8,10 @@
 //! 3. A balancing pass repeats until nothing moves: for each topic, while a holder `m` of one of
 //!    its partitions owns at least two more than the topic's least loaded subscriber `s`, one
 //!    partition moves from `m` to `s` (partitions `m` did not claim before this round move
-//!    first). Each move lowers the sum of squared counts, so the pass ends, and when it ends no
+//!    first). Before a *claimed* partition moves, `s` is instead lifted, if it can be, by an
+//!    unclaimed partition of one of its topics held by a member one above it (a sideways move
+//!    that leaves every claim in place). Each ordinary move lowers the sum of squared counts and
+//!    sideways moves are bounded by the member count, so the pass ends, and when it ends no
 //!    partition could move to a subscriber that owns two fewer: the balance criterion.
 
 use std::cmp::Reverse;
@@ -71,6 +74,9 @@ pub(super) fn assign(
     // 3. Balance.
     let retained = |gp: usize, holder: u32| Claims::holds(claims, gp, holder);
     let mut heap: BinaryHeap<Reverse<(u32, u32)>> = BinaryHeap::new();
+    // Sideways moves (which do not lower the sum of squared counts) are bounded, so the pass
+    // always ends; the moves that lower it end on their own.
+    let mut pulls = m;
     loop {
         let mut moved = false;
         for &t in &order {
@@ -100,9 +106,21 @@ pub(super) fn assign(
                     if holder == NONE || retained(gp, holder) != claimed_pass {
                         continue;
                     }
-                    let Some((low, target)) = lowest(&mut heap, &count) else {
+                    let Some((mut low, mut target)) = lowest(&mut heap, &count) else {
                         break;
                     };
+                    if claimed_pass && count[holder as usize] >= low + 2 && pulls > 0 {
+                        // Before taking a claimed partition away, try to lift the target with a
+                        // partition nobody claimed, from a member one above it.
+                        if pull_unclaimed(spec, claims, target, owners, &mut count) {
+                            pulls -= 1;
+                            moved = true;
+                            let Some(l) = lowest(&mut heap, &count) else {
+                                break;
+                            };
+                            (low, target) = l;
+                        }
+                    }
                     if count[holder as usize] >= low + 2 {
                         owners[gp] = target;
                         count[holder as usize] -= 1;
@@ -118,6 +136,38 @@ pub(super) fn assign(
             break;
         }
     }
+}
+
+/// Moves to `target` one unclaimed partition of a topic it subscribes to from a member that
+/// holds exactly one more partition than `target` (a sideways move: the counts swap). Returns
+/// whether it found one. This is what lets a claimed partition stay with its owner when an
+/// unclaimed one can fill the gap instead.
+fn pull_unclaimed(
+    spec: &GroupSpec,
+    claims: Option<&Claims>,
+    target: u32,
+    owners: &mut [u32],
+    count: &mut [u32],
+) -> bool {
+    let want = count[target as usize] + 1;
+    for &u in spec.subscribed_topics(target as usize) {
+        let base = spec.topic_base[u as usize] as usize;
+        let n = spec.partitions_of(u as usize) as usize;
+        for gp in base..base + n {
+            let h = owners[gp];
+            if h == NONE || h == target || count[h as usize] != want {
+                continue;
+            }
+            if Claims::holds(claims, gp, h) {
+                continue;
+            }
+            owners[gp] = target;
+            count[h as usize] -= 1;
+            count[target as usize] += 1;
+            return true;
+        }
+    }
+    false
 }
 
 /// The least loaded subscriber in the heap, refreshing stale entries.
