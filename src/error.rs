@@ -360,3 +360,48 @@ pub enum Error {
     #[error("assignor contract violated: {0}")]
     AssignorContract(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_and_names_are_unique() {
+        let mut names = std::collections::HashSet::new();
+        let mut last = i16::MIN;
+        for &c in ErrorCode::all() {
+            assert_eq!(ErrorCode::from_code(c.code()), Some(c));
+            assert!(names.insert(c.name()), "duplicate name {}", c.name());
+            assert!(c.code() > last, "ALL is in numeric order");
+            last = c.code();
+        }
+    }
+
+    #[test]
+    fn the_codes_later_issues_rely_on_have_kafkas_values() {
+        use ErrorCode::*;
+        let expected = [
+            (None, 0),
+            (OffsetMetadataTooLarge, 12),
+            (CoordinatorLoadInProgress, 14),
+            (CoordinatorNotAvailable, 15),
+            (NotCoordinator, 16),
+            (IllegalGeneration, 22),
+            (InconsistentGroupProtocol, 23),
+            (InvalidGroupId, 24),
+            (UnknownMemberId, 25),
+            (InvalidSessionTimeout, 26),
+            (RebalanceInProgress, 27),
+            (InvalidCommitOffsetSize, 28),
+            (NonEmptyGroup, 68),
+            (GroupIdNotFound, 69),
+            (MemberIdRequired, 79),
+            (GroupMaxSizeReached, 81),
+            (FencedInstanceId, 82),
+            (UnstableOffsetCommit, 88),
+        ];
+        for (c, v) in expected {
+            assert_eq!(c.code(), v, "{c:?}");
+        }
+    }
+}

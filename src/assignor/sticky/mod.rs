@@ -171,7 +171,8 @@ impl Claims {
                 }
                 // A member's claims all carry its generation.
                 let og = if o == CONTESTED {
-                    contested[&gp]
+                    // Every contested slot has its generation recorded.
+                    contested.get(&gp).copied().unwrap_or(i32::MIN)
                 } else {
                     spec.member_gen[o as usize]
                 };
