@@ -101,24 +101,26 @@ impl OffsetsKey {
     /// # Errors
     /// [`CodecError::TooLarge`] for a group or topic longer than 32,767 bytes.
     pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
-        let mut w = Writer::default();
+        let mut buf = Vec::new();
+        self.as_ref().encode_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// The key, borrowed.
+    #[must_use]
+    pub fn as_ref(&self) -> OffsetsKeyRef<'_> {
         match self {
             OffsetsKey::OffsetCommit {
                 group,
                 topic,
                 partition,
-            } => {
-                w.i16(1);
-                w.string("group", group)?;
-                w.string("topic", topic)?;
-                w.i32(*partition);
-            }
-            OffsetsKey::GroupMetadata { group } => {
-                w.i16(2);
-                w.string("group", group)?;
-            }
+            } => OffsetsKeyRef::OffsetCommit {
+                group,
+                topic,
+                partition: *partition,
+            },
+            OffsetsKey::GroupMetadata { group } => OffsetsKeyRef::GroupMetadata { group },
         }
-        Ok(w.0)
     }
 
     /// Decodes a key.
@@ -126,15 +128,97 @@ impl OffsetsKey {
     /// # Errors
     /// Any [`CodecError`].
     pub fn decode(bytes: &[u8]) -> Result<OffsetsKey, CodecError> {
+        Ok(match OffsetsKeyRef::decode(bytes)? {
+            OffsetsKeyRef::OffsetCommit {
+                group,
+                topic,
+                partition,
+            } => OffsetsKey::OffsetCommit {
+                group: group.to_owned(),
+                topic: topic.to_owned(),
+                partition,
+            },
+            OffsetsKeyRef::GroupMetadata { group } => OffsetsKey::GroupMetadata {
+                group: group.to_owned(),
+            },
+        })
+    }
+}
+
+/// An [`OffsetsKey`] borrowed from bytes or strings: what replay decodes without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OffsetsKeyRef<'a> {
+    /// The committed offset of one partition for one group.
+    OffsetCommit {
+        /// The group.
+        group: &'a str,
+        /// The topic.
+        topic: &'a str,
+        /// The partition.
+        partition: i32,
+    },
+    /// The metadata of a group.
+    GroupMetadata {
+        /// The group.
+        group: &'a str,
+    },
+}
+
+impl<'a> OffsetsKeyRef<'a> {
+    /// The group the record belongs to.
+    #[must_use]
+    pub fn group(&self) -> &'a str {
+        match *self {
+            OffsetsKeyRef::OffsetCommit { group, .. } | OffsetsKeyRef::GroupMetadata { group } => {
+                group
+            }
+        }
+    }
+
+    /// Appends Kafka's key bytes to `buf`; on error `buf` is left as it was.
+    ///
+    /// # Errors
+    /// [`CodecError::TooLarge`] for a group or topic longer than 32,767 bytes.
+    pub fn encode_into(&self, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+        let mark = buf.len();
+        let mut w = Writer(std::mem::take(buf));
+        let r = match *self {
+            OffsetsKeyRef::OffsetCommit {
+                group,
+                topic,
+                partition,
+            } => {
+                w.i16(1);
+                w.string("group", group)
+                    .and_then(|()| w.string("topic", topic))
+                    .map(|()| w.i32(partition))
+            }
+            OffsetsKeyRef::GroupMetadata { group } => {
+                w.i16(2);
+                w.string("group", group)
+            }
+        };
+        *buf = w.0;
+        if r.is_err() {
+            buf.truncate(mark);
+        }
+        r
+    }
+
+    /// Decodes a key without copying its strings.
+    ///
+    /// # Errors
+    /// Any [`CodecError`].
+    pub fn decode(bytes: &'a [u8]) -> Result<OffsetsKeyRef<'a>, CodecError> {
         let mut r = Reader(bytes);
         let key = match r.i16("key version")? {
-            0 | 1 => OffsetsKey::OffsetCommit {
-                group: r.string("group")?,
-                topic: r.string("topic")?,
+            0 | 1 => OffsetsKeyRef::OffsetCommit {
+                group: r.str("group")?,
+                topic: r.str("topic")?,
                 partition: r.i32("partition")?,
             },
-            2 => OffsetsKey::GroupMetadata {
-                group: r.string("group")?,
+            2 => OffsetsKeyRef::GroupMetadata {
+                group: r.str("group")?,
             },
             v => {
                 return Err(CodecError::UnknownVersion {
@@ -170,24 +254,21 @@ impl OffsetCommitValue {
     /// # Errors
     /// [`CodecError::TooLarge`].
     pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
-        let mut w = Writer(Vec::with_capacity(26 + self.metadata.len()));
-        match self.expire_timestamp {
-            Some(expire) => {
-                w.i16(1);
-                w.i64(self.offset);
-                w.string("metadata", &self.metadata)?;
-                w.i64(self.commit_timestamp);
-                w.i64(expire);
-            }
-            None => {
-                w.i16(3);
-                w.i64(self.offset);
-                w.i32(self.leader_epoch.unwrap_or(-1));
-                w.string("metadata", &self.metadata)?;
-                w.i64(self.commit_timestamp);
-            }
+        let mut buf = Vec::with_capacity(26 + self.metadata.len());
+        self.as_ref().encode_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// The value, borrowed.
+    #[must_use]
+    pub fn as_ref(&self) -> OffsetCommitValueRef<'_> {
+        OffsetCommitValueRef {
+            offset: self.offset,
+            leader_epoch: self.leader_epoch,
+            metadata: &self.metadata,
+            commit_timestamp: self.commit_timestamp,
+            expire_timestamp: self.expire_timestamp,
         }
-        Ok(w.0)
     }
 
     /// Decodes versions 0 to 3.
@@ -195,35 +276,181 @@ impl OffsetCommitValue {
     /// # Errors
     /// Any [`CodecError`].
     pub fn decode(bytes: &[u8]) -> Result<OffsetCommitValue, CodecError> {
+        let v = OffsetCommitValueRef::decode(bytes)?;
+        Ok(OffsetCommitValue {
+            offset: v.offset,
+            leader_epoch: v.leader_epoch,
+            metadata: v.metadata.to_owned(),
+            commit_timestamp: v.commit_timestamp,
+            expire_timestamp: v.expire_timestamp,
+        })
+    }
+}
+
+/// An [`OffsetCommitValue`] whose metadata is borrowed: what the store encodes from and
+/// replay decodes into, without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetCommitValueRef<'a> {
+    /// The committed offset.
+    pub offset: i64,
+    /// The leader epoch (`None` is written as -1; not written in version 1).
+    pub leader_epoch: Option<i32>,
+    /// The client's metadata string.
+    pub metadata: &'a str,
+    /// When the commit was made.
+    pub commit_timestamp: i64,
+    /// When the commit expires, if the client asked for a retention time.
+    pub expire_timestamp: Option<i64>,
+}
+
+impl<'a> OffsetCommitValueRef<'a> {
+    /// Appends Kafka's value bytes to `buf` (version 3, or 1 with an expire timestamp); on
+    /// error `buf` is left as it was.
+    ///
+    /// # Errors
+    /// [`CodecError::TooLarge`] for metadata longer than 32,767 bytes.
+    pub fn encode_into(&self, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+        let mark = buf.len();
+        let mut w = Writer(std::mem::take(buf));
+        let r = match self.expire_timestamp {
+            Some(expire) => {
+                w.i16(1);
+                w.i64(self.offset);
+                w.string("metadata", self.metadata).map(|()| {
+                    w.i64(self.commit_timestamp);
+                    w.i64(expire);
+                })
+            }
+            None => {
+                w.i16(3);
+                w.i64(self.offset);
+                w.i32(self.leader_epoch.unwrap_or(-1));
+                w.string("metadata", self.metadata)
+                    .map(|()| w.i64(self.commit_timestamp))
+            }
+        };
+        *buf = w.0;
+        if r.is_err() {
+            buf.truncate(mark);
+        }
+        r
+    }
+
+    /// Decodes versions 0 to 3 without copying the metadata. A negative leader epoch reads as
+    /// `None`.
+    ///
+    /// # Errors
+    /// Any [`CodecError`].
+    pub fn decode(bytes: &'a [u8]) -> Result<OffsetCommitValueRef<'a>, CodecError> {
         let mut r = Reader(bytes);
         let version = r.i16("value version")?;
+        if !(0..=3).contains(&version) {
+            return Err(CodecError::UnknownVersion {
+                what: "offset commit value",
+                version,
+            });
+        }
         let offset = r.i64("offset")?;
         let leader_epoch = if version >= 3 {
             Some(r.i32("leader epoch")?).filter(|&e| e >= 0)
         } else {
             None
         };
-        let v = match version {
-            0..=3 => OffsetCommitValue {
-                offset,
-                leader_epoch,
-                metadata: r.string("metadata")?,
-                commit_timestamp: r.i64("commit timestamp")?,
-                expire_timestamp: if version == 1 {
-                    Some(r.i64("expire timestamp")?)
-                } else {
-                    None
-                },
+        let v = OffsetCommitValueRef {
+            offset,
+            leader_epoch,
+            metadata: r.str("metadata")?,
+            commit_timestamp: r.i64("commit timestamp")?,
+            expire_timestamp: if version == 1 {
+                Some(r.i64("expire timestamp")?)
+            } else {
+                None
             },
-            v => {
-                return Err(CodecError::UnknownVersion {
-                    what: "offset commit value",
-                    version: v,
-                });
-            }
         };
         r.finish()?;
         Ok(v)
+    }
+}
+
+/// The control record that ends a transaction in a partition (Kafka's `EndTxnMarker`): key
+/// `(version 0, type)` with type 0 for abort and 1 for commit, value `(version 0,
+/// coordinator epoch)`. The log tags it [`Transaction::Marker`](super::Transaction::Marker).
+///
+/// ```
+/// use consumer_groups::log::codec::EndTxnMarker;
+/// use consumer_groups::log::TxnOutcome;
+///
+/// let m = EndTxnMarker { outcome: TxnOutcome::Commit, coordinator_epoch: 5 };
+/// assert_eq!(m.key_bytes(), [0, 0, 0, 1]);
+/// assert_eq!(m.value_bytes(), [0, 0, 0, 0, 0, 5]);
+/// assert_eq!(EndTxnMarker::decode(&m.key_bytes(), &m.value_bytes()), Ok(m));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndTxnMarker {
+    /// Commit or abort.
+    pub outcome: super::TxnOutcome,
+    /// The epoch of the transaction coordinator that wrote it.
+    pub coordinator_epoch: i32,
+}
+
+impl EndTxnMarker {
+    /// The key bytes.
+    #[must_use]
+    pub fn key_bytes(&self) -> [u8; 4] {
+        let kind: i16 = match self.outcome {
+            super::TxnOutcome::Abort => 0,
+            super::TxnOutcome::Commit => 1,
+        };
+        let [a, b] = kind.to_be_bytes();
+        [0, 0, a, b]
+    }
+
+    /// The value bytes.
+    #[must_use]
+    pub fn value_bytes(&self) -> [u8; 6] {
+        let [a, b, c, d] = self.coordinator_epoch.to_be_bytes();
+        [0, 0, a, b, c, d]
+    }
+
+    /// Decodes a marker's key and value.
+    ///
+    /// # Errors
+    /// Any [`CodecError`]; an unknown control type is [`CodecError::UnknownVersion`] of
+    /// `"control type"`.
+    pub fn decode(key: &[u8], value: &[u8]) -> Result<EndTxnMarker, CodecError> {
+        let mut k = Reader(key);
+        let version = k.i16("control key version")?;
+        if version != 0 {
+            return Err(CodecError::UnknownVersion {
+                what: "control key",
+                version,
+            });
+        }
+        let outcome = match k.i16("control type")? {
+            0 => super::TxnOutcome::Abort,
+            1 => super::TxnOutcome::Commit,
+            t => {
+                return Err(CodecError::UnknownVersion {
+                    what: "control type",
+                    version: t,
+                });
+            }
+        };
+        k.finish()?;
+        let mut v = Reader(value);
+        let version = v.i16("marker value version")?;
+        if version != 0 {
+            return Err(CodecError::UnknownVersion {
+                what: "marker value",
+                version,
+            });
+        }
+        let coordinator_epoch = v.i32("coordinator epoch")?;
+        v.finish()?;
+        Ok(EndTxnMarker {
+            outcome,
+            coordinator_epoch,
+        })
     }
 }
 
@@ -429,6 +656,26 @@ impl<'a> Reader<'a> {
     }
     fn i64(&mut self, field: &'static str) -> Result<i64, CodecError> {
         Ok(i64::from_be_bytes(self.array(field)?))
+    }
+    fn nullable_str(&mut self, field: &'static str) -> Result<Option<&'a str>, CodecError> {
+        let n = self.i16(field)?;
+        if n == -1 {
+            return Ok(None);
+        }
+        if n < 0 {
+            return Err(CodecError::InvalidLength {
+                field,
+                length: i64::from(n),
+            });
+        }
+        let b = self.take(field, n as usize)?;
+        std::str::from_utf8(b)
+            .map(Some)
+            .map_err(|_| CodecError::InvalidUtf8(field))
+    }
+    fn str(&mut self, field: &'static str) -> Result<&'a str, CodecError> {
+        self.nullable_str(field)?
+            .ok_or(CodecError::InvalidLength { field, length: -1 })
     }
     fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>, CodecError> {
         let n = self.i16(field)?;

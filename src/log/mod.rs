@@ -40,8 +40,45 @@ use crate::types::Timestamp;
 /// `offsets.topic.num.partitions`).
 pub const DEFAULT_OFFSETS_PARTITIONS: u32 = 50;
 
+/// A transactional producer: its id and epoch, as a transaction coordinator assigns them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Producer {
+    /// The producer id.
+    pub id: i64,
+    /// The producer epoch.
+    pub epoch: i16,
+}
+
+/// How a transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TxnOutcome {
+    /// Its records take effect.
+    Commit,
+    /// Its records never take effect.
+    Abort,
+}
+
+/// Whether a record belongs to a transaction.
+///
+/// A producer's [`Transaction::Data`] records, from its previous marker (or the log start) on,
+/// form one transaction, which its next [`Transaction::Marker`] in the same partition ends.
+/// Compaction honours this: it never compacts past the first record of a transaction that has
+/// not ended, drops the records of aborted transactions, and keeps a marker while records of
+/// its transaction remain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transaction {
+    /// An ordinary record.
+    #[default]
+    None,
+    /// A record written inside `Producer`'s open transaction.
+    Data(Producer),
+    /// The control record that ends `Producer`'s open transaction (Kafka's commit or abort
+    /// marker; see [`codec::EndTxnMarker`] for its key and value bytes).
+    Marker(Producer, TxnOutcome),
+}
+
 /// A record to append: an optional key, an optional value (`None` is a tombstone for
-/// compaction) and a timestamp.
+/// compaction), a timestamp, and the transaction it belongs to, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
     /// The key; compaction keeps the latest record per key.
@@ -50,17 +87,26 @@ pub struct Record<'a> {
     pub value: Option<&'a [u8]>,
     /// When the record was written, on the host's clock.
     pub timestamp: Timestamp,
+    /// The transaction the record belongs to ([`Transaction::None`] for most records).
+    pub txn: Transaction,
 }
 
 impl<'a> Record<'a> {
-    /// A record.
+    /// An ordinary (non-transactional) record.
     #[must_use]
     pub fn new(key: Option<&'a [u8]>, value: Option<&'a [u8]>, timestamp: Timestamp) -> Self {
         Record {
             key,
             value,
             timestamp,
+            txn: Transaction::None,
         }
+    }
+
+    /// The same record, tagged with a transaction.
+    #[must_use]
+    pub fn in_txn(self, txn: Transaction) -> Self {
+        Record { txn, ..self }
     }
 }
 
@@ -75,6 +121,8 @@ pub struct RecordView<'a> {
     pub value: Option<&'a [u8]>,
     /// The timestamp it was appended with.
     pub timestamp: Timestamp,
+    /// The transaction it belongs to.
+    pub txn: Transaction,
 }
 
 /// How much one read may return. A read always returns at least one record if one is
@@ -125,6 +173,11 @@ pub struct CompactionStats {
     pub superseded: usize,
     /// Tombstones removed because they were older than the delete retention.
     pub tombstones_removed: usize,
+    /// Records removed because their transaction was aborted.
+    pub aborted_removed: usize,
+    /// Transaction markers removed because no record of their transaction remained and they
+    /// were older than the delete retention.
+    pub markers_removed: usize,
 }
 
 /// A partitioned append-only log.
@@ -181,6 +234,11 @@ pub trait Log: Send + Sync {
     /// are all kept), and drops tombstones whose timestamp is more than `delete_retention_ms`
     /// before `now`. Offsets of the kept records do not change, and replaying the compacted
     /// partition yields the same latest value per key as replaying it before.
+    ///
+    /// Transactions (see [`Transaction`]): only the prefix before the first record of a
+    /// transaction still open is compacted (Kafka's last stable offset); records of aborted
+    /// transactions are dropped and never supersede anything; a marker stays while any record
+    /// of its transaction does, and afterwards for `delete_retention_ms`, like a tombstone.
     ///
     /// # Errors
     /// [`Error::UnknownLogPartition`].
