@@ -352,6 +352,27 @@ pub enum Error {
         /// The limit in bytes.
         limit: usize,
     },
+    /// An identifier is longer than Kafka's records can carry (32,767 bytes of UTF-8).
+    #[error("{what} is {len} bytes long; at most 32767 fit in a record")]
+    IdTooLong {
+        /// Which identifier.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A record could not be encoded (a field over the sizes Kafka's format allows).
+    #[error("cannot encode record: {0}")]
+    Codec(#[from] crate::log::codec::CodecError),
+    /// Replaying a log partition met a record it cannot decode; the store kept its state.
+    #[error("corrupt record at offset {offset} of log partition {partition}: {reason}")]
+    CorruptLog {
+        /// The log partition.
+        partition: u32,
+        /// The record's offset.
+        offset: i64,
+        /// What was wrong.
+        reason: String,
+    },
     /// A durable store failed; nothing was written.
     #[error("storage failure: {0}")]
     Storage(String),

@@ -68,6 +68,9 @@
 //! * [`log`]: the partitioned append-only [`Log`](log::Log) and the in-memory
 //!   [`MemoryLog`](log::MemoryLog); [`partition_for`](log::partition_for), Kafka's rule for the
 //!   offsets partition of a group.
+//! * [`offsets`]: the [`OffsetStore`](offsets::OffsetStore) trait and
+//!   [`LogOffsetStore`](offsets::LogOffsetStore), committed offsets and group metadata kept as
+//!   records in the offsets log, with retention, transactional offsets and lag.
 //! * [`error`]: [`ErrorCode`] (Kafka's codes, carried as data) and [`Error`] (for the host).
 //! * [`types`]: identifiers and value types.
 
@@ -78,6 +81,8 @@
 pub mod assignor;
 pub mod error;
 pub mod log;
+pub mod offsets;
+pub mod protocol;
 pub mod types;
 
 /// The README's examples, compiled and run as doctests.

@@ -1,0 +1,524 @@
+//! Kafka's consumer protocol: the bytes of a [`Subscription`] and an [`Assignment`].
+//!
+//! A group whose protocol type is [`CONSUMER_PROTOCOL_TYPE`] (`"consumer"`) carries these bytes
+//! opaquely: each member puts its encoded [`Subscription`] in the metadata of every protocol
+//! (assignor) it offers in JoinGroup, the leader decodes them all, runs the chosen assignor and
+//! sends each member's encoded [`Assignment`] back through SyncGroup.
+//!
+//! The layout is Kafka's `ConsumerProtocolSubscription` and `ConsumerProtocolAssignment`
+//! schemas, non-flexible: an `i16` version, then the fields that version has, in order. Integers
+//! are big-endian; a string is an `i16` length and UTF-8 bytes (`-1` for a null string); bytes
+//! are an `i32` length and the bytes (`-1` for null); an array is an `i32` count and the
+//! elements.
+//!
+//! | message | version | fields after the version |
+//! |---|---|---|
+//! | subscription | 0 | topics `[string]`, user data `bytes?` |
+//! | subscription | 1 | + owned partitions `[topic string, partitions [i32]]` |
+//! | subscription | 2 | + generation id `i32` |
+//! | subscription | 3 | + rack id `string?` |
+//! | assignment | 0–3 | assigned partitions `[topic string, partitions [i32]]`, user data `bytes?` |
+//!
+//! Versions are forward compatible: a newer version only appends fields. So decoding accepts
+//! any version `>= 0`, reads the fields of `min(version, 3)` and ignores whatever follows when
+//! the version is above 3; for versions 0–3 the bytes must end exactly after the last field.
+//! Fields a version lacks decode to their defaults: no owned partitions, generation `-1`, no
+//! rack. Decoding never panics, and never reserves room for more elements than the bytes left
+//! could hold: truncated input, negative or oversized lengths and invalid UTF-8 are a
+//! [`ProtocolError`].
+//!
+//! ```
+//! use consumer_groups::protocol::consumer::{Subscription, TopicPartitions};
+//!
+//! let subscription = Subscription {
+//!     topics: vec!["orders".into(), "payments".into()],
+//!     user_data: None,
+//!     owned_partitions: vec![TopicPartitions::new("orders", [0, 2])],
+//!     generation: 4,
+//!     rack: Some("eu-west-1a".into()),
+//! };
+//! let bytes = subscription.encode(3)?;
+//! assert_eq!(&bytes[..2], [0, 3], "an i16 version comes first");
+//! assert_eq!(Subscription::decode(&bytes)?, (3, subscription.clone()));
+//!
+//! // Version 0 has only the topics and the user data; the rest decodes to defaults.
+//! let (version, v0) = Subscription::decode(&subscription.encode(0)?)?;
+//! assert_eq!(version, 0);
+//! assert_eq!(v0.topics, subscription.topics);
+//! assert_eq!((v0.owned_partitions.len(), v0.generation, v0.rack), (0, -1, None));
+//! # Ok::<(), consumer_groups::protocol::consumer::ProtocolError>(())
+//! ```
+
+/// The protocol type of a group of consumers, as JoinGroup carries it.
+pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+
+/// The highest [`Subscription`] version this module writes and fully reads.
+pub const SUBSCRIPTION_MAX_VERSION: i16 = 3;
+
+/// The highest [`Assignment`] version this module writes and fully reads.
+pub const ASSIGNMENT_MAX_VERSION: i16 = 3;
+
+/// Why a subscription or an assignment could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The bytes ended inside a field, or an array's count promises more elements than the
+    /// remaining bytes can hold.
+    #[error("truncated: at least {needed} more bytes needed for {field}")]
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+        /// How many more bytes are needed, at least.
+        needed: usize,
+    },
+    /// A version outside `0..=3` to encode, or a negative version to decode.
+    #[error("unsupported {message} version {version}")]
+    UnsupportedVersion {
+        /// `"subscription"` or `"assignment"`.
+        message: &'static str,
+        /// The version asked for or found.
+        version: i16,
+    },
+    /// A negative length or count other than a nullable field's `-1` null marker.
+    #[error("invalid length {length} for {field}")]
+    InvalidLength {
+        /// The field.
+        field: &'static str,
+        /// The length found.
+        length: i32,
+    },
+    /// A string that is not UTF-8.
+    #[error("{field} is not valid UTF-8")]
+    InvalidUtf8 {
+        /// The field.
+        field: &'static str,
+    },
+    /// Bytes left over after the last field of a version (0–3) whose layout is exact.
+    #[error("{count} trailing bytes after a version {version} {message}")]
+    TrailingBytes {
+        /// `"subscription"` or `"assignment"`.
+        message: &'static str,
+        /// The version found.
+        version: i16,
+        /// How many bytes were left over.
+        count: usize,
+    },
+    /// A value too large for its length prefix: a string over 32,767 bytes, or bytes or an
+    /// array over `i32::MAX`.
+    #[error("{field} is too large to encode ({len} bytes or elements)")]
+    TooLarge {
+        /// The field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+    },
+}
+
+/// Some partitions of one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct TopicPartitions {
+    /// The topic.
+    pub topic: String,
+    /// The partitions, in the order they are written.
+    pub partitions: Vec<i32>,
+}
+
+impl TopicPartitions {
+    /// Partitions `partitions` of `topic`.
+    #[must_use]
+    pub fn new(topic: impl Into<String>, partitions: impl IntoIterator<Item = i32>) -> Self {
+        TopicPartitions {
+            topic: topic.into(),
+            partitions: partitions.into_iter().collect(),
+        }
+    }
+}
+
+/// What a consumer subscribes to: Kafka's `ConsumerProtocolSubscription`, versions 0–3.
+///
+/// [`Default`] is the value every field a version lacks decodes to: no topics, null user data,
+/// no owned partitions, generation `-1`, null rack.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subscription {
+    /// The topics the member subscribes to (version 0+).
+    pub topics: Vec<String>,
+    /// Assignor-specific data, opaque here (version 0+); `None` is written as a null.
+    pub user_data: Option<Vec<u8>>,
+    /// The partitions the member owns now, for cooperative and sticky assignors (version 1+).
+    pub owned_partitions: Vec<TopicPartitions>,
+    /// The generation in which the member was given its owned partitions, `-1` if unknown
+    /// (version 2+).
+    pub generation: i32,
+    /// The member's rack, for rack-aware assignment (version 3+).
+    pub rack: Option<String>,
+}
+
+impl Default for Subscription {
+    fn default() -> Self {
+        Subscription {
+            topics: Vec::new(),
+            user_data: None,
+            owned_partitions: Vec::new(),
+            generation: -1,
+            rack: None,
+        }
+    }
+}
+
+impl Subscription {
+    /// A subscription to `topics`, every other field at its default.
+    #[must_use]
+    pub fn new<T: Into<String>>(topics: impl IntoIterator<Item = T>) -> Self {
+        Subscription {
+            topics: topics.into_iter().map(Into::into).collect(),
+            ..Subscription::default()
+        }
+    }
+
+    /// Kafka's bytes for this subscription at `version`: the version, then exactly the fields
+    /// that version has. Fields it lacks are left out (Kafka marks them ignorable).
+    ///
+    /// # Errors
+    /// [`ProtocolError::UnsupportedVersion`] for a version outside `0..=3`;
+    /// [`ProtocolError::TooLarge`] for a topic or rack over 32,767 bytes, or user data or an
+    /// array over `i32::MAX`.
+    pub fn encode(&self, version: i16) -> Result<Vec<u8>, ProtocolError> {
+        check_encode_version("subscription", version, SUBSCRIPTION_MAX_VERSION)?;
+        let mut w = Writer::default();
+        w.i16(version);
+        w.count("topics", self.topics.len())?;
+        for topic in &self.topics {
+            w.string("topics", topic)?;
+        }
+        w.nullable_bytes("user_data", self.user_data.as_deref())?;
+        if version >= 1 {
+            w.topic_partitions("owned_partitions", &self.owned_partitions)?;
+        }
+        if version >= 2 {
+            w.i32(self.generation);
+        }
+        if version >= 3 {
+            w.nullable_string("rack_id", self.rack.as_deref())?;
+        }
+        Ok(w.0)
+    }
+
+    /// Reads a subscription, returning the version found on the wire and the fields of
+    /// `min(version, 3)`; fields that version lacks get their [`Default`] values.
+    ///
+    /// # Errors
+    /// [`ProtocolError::UnsupportedVersion`] for a negative version, and any other
+    /// [`ProtocolError`] for bytes that do not hold a subscription of their version. Bytes after
+    /// the known fields are an error for versions 0–3 and ignored above.
+    pub fn decode(bytes: &[u8]) -> Result<(i16, Self), ProtocolError> {
+        let mut r = Reader(bytes);
+        let version = r.version("subscription")?;
+        let count = r.count("topics", MIN_STRING)?;
+        let mut topics = Vec::with_capacity(count);
+        for _ in 0..count {
+            topics.push(r.string("topics")?);
+        }
+        let user_data = r.nullable_bytes("user_data")?;
+        let owned_partitions = if version >= 1 {
+            r.topic_partitions("owned_partitions")?
+        } else {
+            Vec::new()
+        };
+        let generation = if version >= 2 {
+            r.i32("generation_id")?
+        } else {
+            -1
+        };
+        let rack = if version >= 3 {
+            r.nullable_string("rack_id")?
+        } else {
+            None
+        };
+        r.finish("subscription", version, SUBSCRIPTION_MAX_VERSION)?;
+        let subscription = Subscription {
+            topics,
+            user_data,
+            owned_partitions,
+            generation,
+            rack,
+        };
+        Ok((version, subscription))
+    }
+}
+
+/// What the leader gives one member: Kafka's `ConsumerProtocolAssignment`, versions 0–3 (all
+/// four have the same fields).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Assignment {
+    /// The partitions assigned to the member.
+    pub partitions: Vec<TopicPartitions>,
+    /// Assignor-specific data, opaque here; `None` is written as a null.
+    pub user_data: Option<Vec<u8>>,
+}
+
+impl Assignment {
+    /// Kafka's bytes for this assignment at `version`: the version, the assigned partitions and
+    /// the user data.
+    ///
+    /// # Errors
+    /// [`ProtocolError::UnsupportedVersion`] for a version outside `0..=3`;
+    /// [`ProtocolError::TooLarge`] for a topic over 32,767 bytes, or user data or an array over
+    /// `i32::MAX`.
+    pub fn encode(&self, version: i16) -> Result<Vec<u8>, ProtocolError> {
+        check_encode_version("assignment", version, ASSIGNMENT_MAX_VERSION)?;
+        let mut w = Writer::default();
+        w.i16(version);
+        w.topic_partitions("assigned_partitions", &self.partitions)?;
+        w.nullable_bytes("user_data", self.user_data.as_deref())?;
+        Ok(w.0)
+    }
+
+    /// Reads an assignment, returning the version found on the wire and the fields.
+    ///
+    /// Empty bytes are not an assignment (they are [`ProtocolError::Truncated`]): a coordinator
+    /// that got no assignment for a member from the leader sends it empty bytes, and what that
+    /// means is the caller's decision.
+    ///
+    /// # Errors
+    /// [`ProtocolError::UnsupportedVersion`] for a negative version, and any other
+    /// [`ProtocolError`] for bytes that do not hold an assignment of their version. Bytes after
+    /// the known fields are an error for versions 0–3 and ignored above.
+    pub fn decode(bytes: &[u8]) -> Result<(i16, Self), ProtocolError> {
+        let mut r = Reader(bytes);
+        let version = r.version("assignment")?;
+        let partitions = r.topic_partitions("assigned_partitions")?;
+        let user_data = r.nullable_bytes("user_data")?;
+        r.finish("assignment", version, ASSIGNMENT_MAX_VERSION)?;
+        Ok((
+            version,
+            Assignment {
+                partitions,
+                user_data,
+            },
+        ))
+    }
+}
+
+fn check_encode_version(
+    message: &'static str,
+    version: i16,
+    max: i16,
+) -> Result<(), ProtocolError> {
+    if (0..=max).contains(&version) {
+        Ok(())
+    } else {
+        Err(ProtocolError::UnsupportedVersion { message, version })
+    }
+}
+
+/// The fewest bytes a string takes: its `i16` length.
+const MIN_STRING: usize = 2;
+/// The fewest bytes an `i32` takes.
+const MIN_I32: usize = 4;
+/// The fewest bytes a topic's partitions take: an empty topic string and an empty array.
+const MIN_TOPIC_PARTITIONS: usize = MIN_STRING + 4;
+
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn i16(&mut self, v: i16) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+
+    fn i32(&mut self, v: i32) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+
+    /// An `i32` length or count.
+    fn count(&mut self, field: &'static str, len: usize) -> Result<(), ProtocolError> {
+        let n = i32::try_from(len).map_err(|_| ProtocolError::TooLarge { field, len })?;
+        self.i32(n);
+        Ok(())
+    }
+
+    fn string(&mut self, field: &'static str, s: &str) -> Result<(), ProtocolError> {
+        let len = s.len();
+        let n = i16::try_from(len).map_err(|_| ProtocolError::TooLarge { field, len })?;
+        self.i16(n);
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+
+    fn nullable_string(
+        &mut self,
+        field: &'static str,
+        s: Option<&str>,
+    ) -> Result<(), ProtocolError> {
+        match s {
+            Some(s) => self.string(field, s),
+            None => {
+                self.i16(-1);
+                Ok(())
+            }
+        }
+    }
+
+    fn nullable_bytes(
+        &mut self,
+        field: &'static str,
+        b: Option<&[u8]>,
+    ) -> Result<(), ProtocolError> {
+        match b {
+            Some(b) => {
+                self.count(field, b.len())?;
+                self.0.extend_from_slice(b);
+            }
+            None => self.i32(-1),
+        }
+        Ok(())
+    }
+
+    fn topic_partitions(
+        &mut self,
+        field: &'static str,
+        list: &[TopicPartitions],
+    ) -> Result<(), ProtocolError> {
+        self.count(field, list.len())?;
+        for tp in list {
+            self.string("topic", &tp.topic)?;
+            self.count("partitions", tp.partitions.len())?;
+            for &p in &tp.partitions {
+                self.i32(p);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The bytes not read yet.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn fixed<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], ProtocolError> {
+        match self.0.split_first_chunk::<N>() {
+            Some((head, tail)) => {
+                self.0 = tail;
+                Ok(*head)
+            }
+            None => Err(ProtocolError::Truncated {
+                field,
+                needed: N - self.0.len(),
+            }),
+        }
+    }
+
+    fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], ProtocolError> {
+        match self.0.split_at_checked(n) {
+            Some((head, tail)) => {
+                self.0 = tail;
+                Ok(head)
+            }
+            None => Err(ProtocolError::Truncated {
+                field,
+                needed: n - self.0.len(),
+            }),
+        }
+    }
+
+    fn i16(&mut self, field: &'static str) -> Result<i16, ProtocolError> {
+        self.fixed(field).map(i16::from_be_bytes)
+    }
+
+    fn i32(&mut self, field: &'static str) -> Result<i32, ProtocolError> {
+        self.fixed(field).map(i32::from_be_bytes)
+    }
+
+    fn version(&mut self, message: &'static str) -> Result<i16, ProtocolError> {
+        let version = self.i16("version")?;
+        if version < 0 {
+            return Err(ProtocolError::UnsupportedVersion { message, version });
+        }
+        Ok(version)
+    }
+
+    /// A non-null array's count, checked against the bytes left: `min_element` is the fewest
+    /// bytes one element takes, so the count is safe to pre-allocate from.
+    fn count(&mut self, field: &'static str, min_element: usize) -> Result<usize, ProtocolError> {
+        let length = self.i32(field)?;
+        let count =
+            usize::try_from(length).map_err(|_| ProtocolError::InvalidLength { field, length })?;
+        let at_least = count.saturating_mul(min_element);
+        if at_least > self.0.len() {
+            return Err(ProtocolError::Truncated {
+                field,
+                needed: at_least - self.0.len(),
+            });
+        }
+        Ok(count)
+    }
+
+    fn utf8(field: &'static str, bytes: &[u8]) -> Result<String, ProtocolError> {
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| ProtocolError::InvalidUtf8 { field })
+    }
+
+    fn string(&mut self, field: &'static str) -> Result<String, ProtocolError> {
+        let length = self.i16(field)?;
+        let len = usize::try_from(length).map_err(|_| ProtocolError::InvalidLength {
+            field,
+            length: length.into(),
+        })?;
+        let bytes = self.take(field, len)?;
+        Self::utf8(field, bytes)
+    }
+
+    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>, ProtocolError> {
+        let length = self.i16(field)?;
+        if length == -1 {
+            return Ok(None);
+        }
+        let len = usize::try_from(length).map_err(|_| ProtocolError::InvalidLength {
+            field,
+            length: length.into(),
+        })?;
+        let bytes = self.take(field, len)?;
+        Self::utf8(field, bytes).map(Some)
+    }
+
+    fn nullable_bytes(&mut self, field: &'static str) -> Result<Option<Vec<u8>>, ProtocolError> {
+        let length = self.i32(field)?;
+        if length == -1 {
+            return Ok(None);
+        }
+        let len =
+            usize::try_from(length).map_err(|_| ProtocolError::InvalidLength { field, length })?;
+        Ok(Some(self.take(field, len)?.to_vec()))
+    }
+
+    fn topic_partitions(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Vec<TopicPartitions>, ProtocolError> {
+        let count = self.count(field, MIN_TOPIC_PARTITIONS)?;
+        let mut list = Vec::with_capacity(count);
+        for _ in 0..count {
+            let topic = self.string("topic")?;
+            let n = self.count("partitions", MIN_I32)?;
+            let mut partitions = Vec::with_capacity(n);
+            for _ in 0..n {
+                partitions.push(self.i32("partitions")?);
+            }
+            list.push(TopicPartitions { topic, partitions });
+        }
+        Ok(list)
+    }
+
+    /// Versions up to `max` end exactly after their fields; newer ones may append more.
+    fn finish(self, message: &'static str, version: i16, max: i16) -> Result<(), ProtocolError> {
+        if version <= max && !self.0.is_empty() {
+            return Err(ProtocolError::TrailingBytes {
+                message,
+                version,
+                count: self.0.len(),
+            });
+        }
+        Ok(())
+    }
+}
