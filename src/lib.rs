@@ -71,6 +71,9 @@
 //! * [`offsets`]: the [`OffsetStore`](offsets::OffsetStore) trait and
 //!   [`LogOffsetStore`](offsets::LogOffsetStore), committed offsets and group metadata kept as
 //!   records in the offsets log, with retention, transactional offsets and lag.
+//! * [`protocol`]: plain-data messages between member and coordinator; the consumer-protocol
+//!   byte format ([`Subscription`](protocol::consumer::Subscription),
+//!   [`Assignment`](protocol::consumer::Assignment)).
 //! * [`error`]: [`ErrorCode`] (Kafka's codes, carried as data) and [`Error`] (for the host).
 //! * [`types`]: identifiers and value types.
 
