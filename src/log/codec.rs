@@ -372,6 +372,59 @@ impl<'a> OffsetCommitValueRef<'a> {
     }
 }
 
+/// The raw fields of an offset-commit key (versions 0 and 1), strings not yet checked for
+/// UTF-8: the replay fast path. `None` for anything else; the caller then decodes with
+/// [`OffsetsKeyRef::decode`], which says what is wrong.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawCommitKey<'a> {
+    pub(crate) group: &'a [u8],
+    pub(crate) topic: &'a [u8],
+    pub(crate) partition: i32,
+}
+
+#[inline]
+fn split_string(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = b.split_first_chunk::<2>()?;
+    let n = usize::try_from(i16::from_be_bytes(*len)).ok()?;
+    rest.split_at_checked(n)
+}
+
+#[inline]
+pub(crate) fn raw_commit_key(b: &[u8]) -> Option<RawCommitKey<'_>> {
+    let (version, rest) = b.split_first_chunk::<2>()?;
+    if !matches!(i16::from_be_bytes(*version), 0 | 1) {
+        return None;
+    }
+    let (group, rest) = split_string(rest)?;
+    let (topic, rest) = split_string(rest)?;
+    let partition: [u8; 4] = rest.try_into().ok()?;
+    Some(RawCommitKey {
+        group,
+        topic,
+        partition: i32::from_be_bytes(partition),
+    })
+}
+
+/// The fields of a version-3 offset-commit value, metadata not yet checked for UTF-8: offset,
+/// leader epoch (raw), metadata, commit timestamp. `None` for anything else.
+#[inline]
+pub(crate) fn raw_commit_value_v3(b: &[u8]) -> Option<(i64, i32, &[u8], i64)> {
+    let (version, rest) = b.split_first_chunk::<2>()?;
+    if i16::from_be_bytes(*version) != 3 {
+        return None;
+    }
+    let (offset, rest) = rest.split_first_chunk::<8>()?;
+    let (epoch, rest) = rest.split_first_chunk::<4>()?;
+    let (metadata, rest) = split_string(rest)?;
+    let ts: [u8; 8] = rest.try_into().ok()?;
+    Some((
+        i64::from_be_bytes(*offset),
+        i32::from_be_bytes(*epoch),
+        metadata,
+        i64::from_be_bytes(ts),
+    ))
+}
+
 /// The control record that ends a transaction in a partition (Kafka's `EndTxnMarker`): key
 /// `(version 0, type)` with type 0 for abort and 1 for commit, value `(version 0,
 /// coordinator epoch)`. The log tags it [`Transaction::Marker`](super::Transaction::Marker).
@@ -821,5 +874,43 @@ mod tests {
             group: "x".repeat(40_000),
         };
         assert_eq!(k.encode(), Err(CodecError::TooLarge("group")));
+    }
+
+    #[test]
+    fn the_replay_fast_path_agrees_with_the_decoders() {
+        let key = OffsetsKey::OffsetCommit {
+            group: "gé".into(),
+            topic: "t".into(),
+            partition: 7,
+        }
+        .encode()
+        .unwrap();
+        let raw = raw_commit_key(&key).unwrap();
+        assert_eq!(
+            (raw.group, raw.topic, raw.partition),
+            ("gé".as_bytes(), &b"t"[..], 7)
+        );
+        let value = OffsetCommitValue {
+            offset: -2,
+            leader_epoch: Some(4),
+            metadata: "m".into(),
+            commit_timestamp: 9,
+            expire_timestamp: None,
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(raw_commit_value_v3(&value), Some((-2, 4, &b"m"[..], 9)));
+        // Anything unusual is left to the full decoders.
+        assert!(raw_commit_key(&key[..key.len() - 1]).is_none());
+        assert!(raw_commit_key(&[key.as_slice(), &[0]].concat()).is_none());
+        assert!(raw_commit_key(&[0, 2, 0, 1, b'g']).is_none());
+        assert!(raw_commit_value_v3(&value[..value.len() - 1]).is_none());
+        let v1 = OffsetCommitValue {
+            expire_timestamp: Some(1),
+            ..OffsetCommitValue::decode(&value).unwrap()
+        }
+        .encode()
+        .unwrap();
+        assert!(raw_commit_value_v3(&v1).is_none());
     }
 }

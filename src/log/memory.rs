@@ -1,5 +1,6 @@
 //! The in-memory log: the embedded default.
 
+use std::mem::size_of;
 use std::ops::Range;
 
 use hashbrown::HashMap;
@@ -104,22 +105,39 @@ impl Partition {
         &self.entries[self.head..]
     }
 
-    /// Drops dead entries and bytes once they are at least half of what is held.
+    /// Drops dead entries and bytes once they are at least half of what is held, moving the
+    /// live ones to the front of the same allocations, so later appends reuse memory that is
+    /// already mapped instead of faulting in fresh pages.
     fn reclaim(&mut self) {
         if self.head > 0 && self.head * 2 >= self.entries.len() {
             self.entries.drain(..self.head);
             self.head = 0;
         }
         if self.dead_bytes > 0 && self.dead_bytes * 2 >= self.data.len() {
-            let mut data = Vec::with_capacity(self.data.len() - self.dead_bytes);
-            for e in &mut self.entries[self.head..] {
-                let a = e.pos as usize;
+            // Live entries are in offset order and so are their bytes: copying each run
+            // forward never overwrites bytes still to be moved.
+            let mut to = 0usize;
+            for i in self.head..self.entries.len() {
+                let e = &mut self.entries[i];
+                let from = e.pos as usize;
                 let n = e.key_bytes() + e.value_bytes();
-                e.pos = data.len() as u64;
-                data.extend_from_slice(&self.data[a..a + n]);
+                if from != to {
+                    self.data.copy_within(from..from + n, to);
+                }
+                e.pos = to as u64;
+                to += n;
             }
-            self.data = data;
+            self.data.truncate(to);
             self.dead_bytes = 0;
+        }
+        // Keep headroom for the appends to come, but give back a large excess.
+        const SLACK: usize = 64 << 20;
+        if self.data.capacity() > 2 * self.data.len() + SLACK {
+            self.data.shrink_to(2 * self.data.len());
+        }
+        let entries = self.entries.len() * size_of::<Entry>();
+        if self.entries.capacity() * size_of::<Entry>() > 2 * entries + SLACK {
+            self.entries.shrink_to(2 * self.entries.len());
         }
     }
 }
@@ -741,5 +759,36 @@ mod tests {
         // "a"=1 survives its aborted overwrite; "b"'s transactional record is superseded by
         // the later plain one, and its marker, now guarding nothing, waits out retention.
         assert_eq!(offsets(&log), [0, 2, 4, 5]);
+    }
+
+    #[test]
+    fn reclaimed_space_is_reused_and_live_records_keep_their_bytes() {
+        let log = MemoryLog::new(1);
+        let keys: Vec<String> = (0..10).map(|i| format!("key-{}", "x".repeat(i))).collect();
+        let recs: Vec<Record<'_>> = keys.iter().map(|k| rec(k, Some(k.as_str()), 0)).collect();
+        log.append(0, &recs).unwrap();
+        log.truncate_prefix(0, 7).unwrap();
+        let cap = log.partitions[0].read().data.capacity();
+        assert_eq!(
+            log.partitions[0].read().dead_bytes,
+            0,
+            "the dead prefix was reclaimed"
+        );
+        log.append(0, &[rec("z", None, 0)]).unwrap();
+        let got = all(&log, 0);
+        assert_eq!(
+            got,
+            [
+                (7, keys[7].clone(), Some(keys[7].clone())),
+                (8, keys[8].clone(), Some(keys[8].clone())),
+                (9, keys[9].clone(), Some(keys[9].clone())),
+                (10, "z".to_string(), None),
+            ]
+        );
+        assert_eq!(
+            log.partitions[0].read().data.capacity(),
+            cap,
+            "same allocation"
+        );
     }
 }

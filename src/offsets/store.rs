@@ -13,7 +13,10 @@ use super::{
     FetchResult, OffsetCommit, OffsetStore,
 };
 use crate::error::{Error, ErrorCode};
-use crate::log::codec::{EndTxnMarker, GroupMetadataValue, OffsetCommitValueRef, OffsetsKeyRef};
+use crate::log::codec::{
+    EndTxnMarker, GroupMetadataValue, OffsetCommitValueRef, OffsetsKeyRef, raw_commit_key,
+    raw_commit_value_v3,
+};
 use crate::log::{Log, Producer, ReadLimit, Record, RecordView, Transaction, TxnOutcome};
 use crate::protocol::consumer::{CONSUMER_PROTOCOL_TYPE, Subscription};
 use crate::types::{GroupId, Offset, Timestamp, Topic, TopicPartition};
@@ -125,6 +128,14 @@ struct Shard {
     txn_groups: TxnGroups,
     scratch: Vec<u8>,
     spans: Vec<Span>,
+    /// The record list of the last commit, emptied, kept for its allocation.
+    records: Vec<Record<'static>>,
+}
+
+/// Empties `v` and returns its allocation as a vector of records of another lifetime (the
+/// standard library collects a same-layout `into_iter` in place).
+fn recycle<'b>(v: Vec<Record<'_>>) -> Vec<Record<'b>> {
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 impl Shard {
@@ -187,9 +198,7 @@ impl Shard {
                     _ => g.topic_slot(topic),
                 };
                 *topic_hint = slot;
-                if let Some(old) = g.put(slot, partition, entry, v.expire_timestamp) {
-                    self.strings.release(old.meta);
-                }
+                self.apply_plain(gi, slot, partition, entry, v.expire_timestamp);
             }
             Some(producer) => {
                 let txn = match g.pending.iter().position(|t| t.producer.id == producer.id) {
@@ -213,6 +222,21 @@ impl Shard {
                 let gid = g.id.clone();
                 self.txn_groups.entry(producer.id).or_default().insert(gid);
             }
+        }
+    }
+
+    /// Stores a committed entry in topic table `slot` of group `gi`.
+    #[inline]
+    fn apply_plain(
+        &mut self,
+        gi: usize,
+        slot: usize,
+        partition: i32,
+        entry: Entry,
+        expire: Option<i64>,
+    ) {
+        if let Some(old) = self.groups[gi].put(slot, partition, entry, expire) {
+            self.strings.release(old.meta);
         }
     }
 
@@ -674,6 +698,65 @@ fn commit_value(c: &OffsetCommit, commit_ts: i64, expire: Option<i64>) -> Offset
     }
 }
 
+/// Applies a plain version-3 offset commit, the bulk of any offsets log, without decoding
+/// strings it has already seen: a group or topic whose bytes equal the last one's is that one.
+/// Returns `false`, having changed nothing, for any other record, which then takes the full
+/// path.
+#[inline]
+fn replay_fast(
+    shard: &mut Shard,
+    r: &RecordView<'_>,
+    group_hint: &mut usize,
+    topic_hint: &mut usize,
+) -> bool {
+    let (Some(key), Some(value)) = (r.key, r.value) else {
+        return false;
+    };
+    let (Some(k), Some((offset, epoch, metadata, commit_ts))) =
+        (raw_commit_key(key), raw_commit_value_v3(value))
+    else {
+        return false;
+    };
+    let Ok(metadata) = std::str::from_utf8(metadata) else {
+        return false;
+    };
+    if k.partition < 0 {
+        return false;
+    }
+    let gi = match shard.groups.get(*group_hint) {
+        Some(g) if g.id.as_bytes() == k.group => *group_hint,
+        _ => {
+            let Ok(name) = std::str::from_utf8(k.group) else {
+                return false;
+            };
+            let gi = shard.group_or_insert(name, None);
+            *group_hint = gi;
+            *topic_hint = usize::MAX;
+            gi
+        }
+    };
+    let slot = match shard.groups[gi].topics.get(*topic_hint) {
+        Some(t) if t.topic.as_bytes() == k.topic => *topic_hint,
+        _ => {
+            let Ok(topic) = std::str::from_utf8(k.topic) else {
+                return false;
+            };
+            let slot = shard.groups[gi].topic_slot(topic);
+            *topic_hint = slot;
+            slot
+        }
+    };
+    let entry = Entry {
+        offset,
+        commit_ts,
+        log_pos: r.offset,
+        leader_epoch: epoch.max(-1),
+        meta: shard.strings.intern(metadata),
+    };
+    shard.apply_plain(gi, slot, k.partition, entry, None);
+    true
+}
+
 /// Applies one replayed record to `shard`.
 fn replay_record(
     shard: &mut Shard,
@@ -683,6 +766,9 @@ fn replay_record(
 ) -> Result<(), String> {
     if let Transaction::Marker(producer, outcome) = r.txn {
         shard.apply_marker(producer.id, outcome);
+        return Ok(());
+    }
+    if r.txn == Transaction::None && replay_fast(shard, r, group_hint, topic_hint) {
         return Ok(());
     }
     let key = r.key.ok_or("record without a key")?;
@@ -805,17 +891,16 @@ impl OffsetStore for LogOffsetStore {
             .map_or(Transaction::None, Transaction::Data);
         let written = {
             let data = &shard.scratch;
-            let records: Vec<Record<'_>> = shard
-                .spans
-                .iter()
-                .map(|s| Record {
-                    key: Some(&data[s.key..s.value]),
-                    value: Some(&data[s.value..s.end]),
-                    timestamp: now,
-                    txn,
-                })
-                .collect();
-            self.log.append(partition, &records)?
+            let mut records = recycle(std::mem::take(&mut shard.records));
+            records.extend(shard.spans.iter().map(|s| Record {
+                key: Some(&data[s.key..s.value]),
+                value: Some(&data[s.value..s.end]),
+                timestamp: now,
+                txn,
+            }));
+            let written = self.log.append(partition, &records);
+            shard.records = recycle(records);
+            written?
         };
         let gi = shard.group_or_insert(group, None);
         let mut topic_hint = usize::MAX;
@@ -833,9 +918,10 @@ impl OffsetStore for LogOffsetStore {
         }
         shard.spans = spans;
         // Don't let one huge batch pin its buffers.
-        if shard.scratch.capacity() > 1 << 22 {
+        if shard.scratch.capacity() > 1 << 24 {
             shard.scratch = Vec::new();
             shard.spans = Vec::new();
+            shard.records = Vec::new();
         }
         Ok(codes)
     }
@@ -1045,5 +1131,21 @@ impl OffsetStore for LogOffsetStore {
             }
         }
         Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycling_the_record_list_keeps_its_allocation() {
+        let data = [1u8; 4];
+        let mut v: Vec<Record<'_>> = Vec::with_capacity(1_000);
+        v.push(Record::new(Some(&data), None, Timestamp(0)));
+        let cap = v.capacity();
+        let r: Vec<Record<'static>> = recycle(v);
+        assert!(r.is_empty());
+        assert_eq!(r.capacity(), cap);
     }
 }
