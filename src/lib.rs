@@ -82,6 +82,7 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 pub mod assignor;
+pub mod coordinator;
 pub mod error;
 pub mod log;
 pub mod offsets;

@@ -174,6 +174,9 @@ pub struct GroupLag {
 /// a commit, a delete or a metadata store either reaches storage entirely and becomes visible
 /// at once, or fails with an [`Error`] and changes nothing.
 pub trait OffsetStore: Send + Sync {
+    /// Number of offsets-log partitions.
+    fn partition_count(&self) -> u32;
+
     /// The offsets-log partition that holds `group`'s records.
     fn partition_of(&self, group: &GroupId) -> u32;
 

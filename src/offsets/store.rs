@@ -828,6 +828,10 @@ fn replay_record(
 }
 
 impl OffsetStore for LogOffsetStore {
+    fn partition_count(&self) -> u32 {
+        self.shards.len() as u32
+    }
+
     fn partition_of(&self, group: &GroupId) -> u32 {
         crate::log::partition_for(group, self.shards.len() as u32)
     }

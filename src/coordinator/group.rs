@@ -1,0 +1,224 @@
+//! One group's state as the coordinator holds it: members, generation, protocol, leader.
+
+use hashbrown::{HashMap, HashSet};
+
+use super::RequestId;
+use crate::protocol::group::JoinProtocol;
+use crate::types::{ClientId, GroupId, GroupInstanceId, MemberId, Timestamp};
+
+/// The states of a classic group, with Kafka's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupState {
+    /// No members; the group may still hold offsets.
+    Empty,
+    /// A rebalance has begun: waiting for members to (re)join.
+    PreparingRebalance,
+    /// Everyone has joined: waiting for the leader's assignment.
+    CompletingRebalance,
+    /// Members have their assignments and heartbeat.
+    Stable,
+    /// The group is gone (deleted, or its partition moved to another coordinator).
+    Dead,
+}
+
+impl GroupState {
+    /// Kafka's name for the state.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+
+    /// Whether Kafka allows a transition from `self` to `to`.
+    #[must_use]
+    pub fn can_become(self, to: GroupState) -> bool {
+        use GroupState::*;
+        match to {
+            // Kafka: PreparingRebalance's valid previous states.
+            PreparingRebalance => matches!(self, Stable | CompletingRebalance | Empty),
+            CompletingRebalance => self == PreparingRebalance,
+            Stable => self == CompletingRebalance,
+            Empty => self == PreparingRebalance,
+            Dead => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Member {
+    pub(crate) id: MemberId,
+    pub(crate) instance_id: Option<GroupInstanceId>,
+    pub(crate) client_id: ClientId,
+    pub(crate) client_host: String,
+    pub(crate) session_timeout_ms: i32,
+    pub(crate) rebalance_timeout_ms: i32,
+    pub(crate) protocols: Vec<JoinProtocol>,
+    pub(crate) assignment: Vec<u8>,
+    pub(crate) awaiting_join: Option<RequestId>,
+    pub(crate) awaiting_sync: Option<RequestId>,
+    /// When the member is removed unless it heartbeats (or, while new, completes its join).
+    pub(crate) deadline: Timestamp,
+    /// The deadline the timer heap holds for this member.
+    pub(crate) timer_at: Option<Timestamp>,
+    /// Joined but has not yet completed a join: expires on the new-member timeout.
+    pub(crate) is_new: bool,
+    /// Order of first join: the deterministic tie-breaker wherever Kafka uses hash order.
+    pub(crate) seq: u64,
+}
+
+impl Member {
+    pub(crate) fn metadata(&self, protocol: &str) -> Vec<u8> {
+        self.protocols
+            .iter()
+            .find(|p| p.name == protocol)
+            .map(|p| p.metadata.clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn same_protocols(&self, protocols: &[JoinProtocol]) -> bool {
+        self.protocols == protocols
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub(crate) id: GroupId,
+    pub(crate) state: GroupState,
+    pub(crate) state_since: Timestamp,
+    pub(crate) generation: i32,
+    pub(crate) protocol_type: Option<String>,
+    pub(crate) protocol: Option<String>,
+    pub(crate) leader: Option<MemberId>,
+    pub(crate) members: HashMap<MemberId, Member>,
+    pub(crate) statics: HashMap<GroupInstanceId, MemberId>,
+    /// Dynamic members told MEMBER_ID_REQUIRED, with when they lapse.
+    pub(crate) pending: HashMap<MemberId, Timestamp>,
+    /// Members that joined the current generation but have not sent SyncGroup.
+    pub(crate) pending_sync: HashSet<MemberId>,
+    /// The running join phase's deadline and whether it is the first rebalance's delay.
+    pub(crate) join_deadline: Option<Timestamp>,
+    pub(crate) initial_delay: bool,
+    pub(crate) delay_remaining_ms: u64,
+    pub(crate) new_member_added: bool,
+    pub(crate) sync_deadline: Option<Timestamp>,
+    pub(crate) next_seq: u64,
+}
+
+impl Group {
+    pub(crate) fn new(id: GroupId, now: Timestamp) -> Self {
+        Group {
+            id,
+            state: GroupState::Empty,
+            state_since: now,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: HashMap::new(),
+            statics: HashMap::new(),
+            pending: HashMap::new(),
+            pending_sync: HashSet::new(),
+            join_deadline: None,
+            initial_delay: false,
+            delay_remaining_ms: 0,
+            new_member_added: false,
+            sync_deadline: None,
+            next_seq: 0,
+        }
+    }
+
+    pub(crate) fn transition(&mut self, to: GroupState, now: Timestamp) {
+        debug_assert!(self.state.can_become(to), "{:?} -> {:?}", self.state, to);
+        self.state = to;
+        self.state_since = now;
+    }
+
+    /// Members in order of first join.
+    pub(crate) fn ordered(&self) -> Vec<&Member> {
+        let mut v: Vec<&Member> = self.members.values().collect();
+        v.sort_unstable_by_key(|m| m.seq);
+        v
+    }
+
+    /// Whether a static member's instance id maps to another member id.
+    pub(crate) fn static_fenced(&self, instance: Option<&GroupInstanceId>, member: &str) -> bool {
+        instance
+            .and_then(|i| self.statics.get(i))
+            .is_some_and(|m| &**m != member)
+    }
+
+    /// Protocols every member supports.
+    pub(crate) fn candidates(&self) -> HashSet<&str> {
+        let mut it = self.members.values();
+        let Some(first) = it.next() else {
+            return HashSet::new();
+        };
+        let mut set: HashSet<&str> = first.protocols.iter().map(|p| p.name.as_str()).collect();
+        for m in it {
+            set.retain(|n| m.protocols.iter().any(|p| p.name == *n));
+        }
+        set
+    }
+
+    /// Kafka's `supportsProtocols`: whether a member with `protocol_type` and `protocols` may
+    /// join.
+    pub(crate) fn supports(&self, protocol_type: &str, protocols: &[JoinProtocol]) -> bool {
+        if self.members.is_empty() {
+            !protocol_type.is_empty() && !protocols.is_empty()
+        } else {
+            self.protocol_type.as_deref() == Some(protocol_type) && {
+                let c = self.candidates();
+                protocols.iter().any(|p| c.contains(p.name.as_str()))
+            }
+        }
+    }
+
+    /// The protocol for the next generation: each member votes for its most preferred
+    /// protocol that every member supports; most votes wins, and a tie goes to the protocol
+    /// the earliest-joined member prefers among the tied (Kafka breaks ties in hash order).
+    pub(crate) fn select_protocol(&self) -> Option<String> {
+        let candidates = self.candidates();
+        let mut votes: HashMap<&str, usize> = HashMap::new();
+        for m in self.members.values() {
+            if let Some(p) = m
+                .protocols
+                .iter()
+                .find(|p| candidates.contains(p.name.as_str()))
+            {
+                *votes.entry(p.name.as_str()).or_default() += 1;
+            }
+        }
+        let best = votes.values().copied().max()?;
+        let first = self.ordered().into_iter().next()?;
+        first
+            .protocols
+            .iter()
+            .find(|p| votes.get(p.name.as_str()) == Some(&best))
+            .map(|p| p.name.clone())
+    }
+
+    pub(crate) fn all_joined(&self) -> bool {
+        self.pending.is_empty() && self.members.values().all(|m| m.awaiting_join.is_some())
+    }
+
+    /// The largest rebalance timeout of the members (Kafka's group rebalance timeout).
+    pub(crate) fn rebalance_timeout_ms(&self) -> u64 {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout_ms.max(0) as u64)
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn awaiting(&self) -> usize {
+        self.members
+            .values()
+            .filter(|m| m.awaiting_join.is_some())
+            .count()
+    }
+}

@@ -1,0 +1,1601 @@
+//! [`GroupCoordinator`]: the broker side of the classic group protocol, as a sans-IO state
+//! machine.
+//!
+//! The host hands each request in with [`handle`](GroupCoordinator::handle), tagged with a
+//! [`RequestId`] of its choosing, and drains answers with
+//! [`poll_response`](GroupCoordinator::poll_response). A JoinGroup or SyncGroup that must wait
+//! for the rest of the group is parked and answered later, when another request or
+//! [`handle_timeout`](GroupCoordinator::handle_timeout) completes it.
+//! [`poll_timeout`](GroupCoordinator::poll_timeout) says when the next timer is due; calling
+//! `handle_timeout` early or twice is harmless.
+//!
+//! Behaviour follows Apache Kafka's classic group coordinator. Where Kafka's choice depends on
+//! hash-map order, this one is deterministic:
+//! * the leader is the first member to join; if it leaves or does not rejoin, the rejoined
+//!   member that joined earliest;
+//! * a tie in the protocol vote goes to the tied protocol the earliest-joined member prefers;
+//! * the leader's member list is in order of first join;
+//! * member ids are the client id, `-`, and a UUID-shaped suffix drawn from a generator seeded
+//!   by [`CoordinatorConfig::seed`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use consumer_groups::coordinator::{CoordinatorConfig, GroupCoordinator, Request, RequestId, Response};
+//! use consumer_groups::log::MemoryLog;
+//! use consumer_groups::offsets::LogOffsetStore;
+//! use consumer_groups::protocol::group::{JoinGroupRequest, JoinProtocol};
+//! use consumer_groups::{ErrorCode, Timestamp};
+//!
+//! let store = Arc::new(LogOffsetStore::new(Arc::new(MemoryLog::new(50))));
+//! let mut coordinator = GroupCoordinator::new(CoordinatorConfig::default(), store);
+//! let join = JoinGroupRequest::new("billing", vec![JoinProtocol::new("range", vec![])]);
+//! coordinator.handle(Timestamp(0), RequestId(1), Request::JoinGroup(join));
+//! let Some((RequestId(1), Response::JoinGroup(r))) = coordinator.poll_response() else { panic!() };
+//! assert_eq!(r.error, ErrorCode::MemberIdRequired); // KIP-394: rejoin with the id given
+//! assert!(r.member_id.starts_with("consumer-"));
+//! ```
+
+mod group;
+
+pub use group::GroupState;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+
+use hashbrown::{HashMap, HashSet};
+
+use crate::error::ErrorCode;
+use crate::log::codec::{GroupMetadataValue, MemberMetadata};
+use crate::offsets::{CommitOptions, OffsetStore};
+use crate::protocol::consumer::{CONSUMER_PROTOCOL_TYPE, Subscription};
+use crate::protocol::group::{
+    DescribedGroup, DescribedMember, FindCoordinatorResponse, HeartbeatRequest, JoinGroupMember,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListedGroup,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    SyncGroupRequest, SyncGroupResponse,
+};
+use crate::types::{Generation, GroupId, GroupInstanceId, MemberId, Timestamp, TopicPartition};
+use group::{Group, Member};
+
+/// The host's tag for a request; its response carries the same tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Settings of a [`GroupCoordinator`], with Kafka's broker defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinatorConfig {
+    /// `group.min.session.timeout.ms` (6 s).
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms` (30 min).
+    pub max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms` (3 s): how long the first rebalance of an empty group
+    /// waits for more members, extended while they keep arriving.
+    pub initial_rebalance_delay_ms: u64,
+    /// `group.max.size`: most members per group.
+    pub max_group_size: usize,
+    /// How long a new member may take to complete its first join (Kafka: 5 min).
+    pub new_member_join_timeout_ms: u64,
+    /// Offsets-log partitions this coordinator owns; `None` for all of them.
+    pub owned_partitions: Option<Vec<u32>>,
+    /// Seed of the member-id generator.
+    pub seed: u64,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 3_000,
+            max_group_size: i32::MAX as usize,
+            new_member_join_timeout_ms: 300_000,
+            owned_partitions: None,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// A request to the coordinator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// JoinGroup.
+    JoinGroup(JoinGroupRequest),
+    /// SyncGroup.
+    SyncGroup(SyncGroupRequest),
+    /// Heartbeat.
+    Heartbeat(HeartbeatRequest),
+    /// LeaveGroup.
+    LeaveGroup(LeaveGroupRequest),
+    /// OffsetCommit.
+    OffsetCommit(OffsetCommitRequest),
+    /// OffsetFetch.
+    OffsetFetch(OffsetFetchRequest),
+    /// ListGroups.
+    ListGroups,
+    /// DescribeGroups.
+    DescribeGroups(Vec<GroupId>),
+    /// DeleteGroups.
+    DeleteGroups(Vec<GroupId>),
+    /// OffsetDelete: a group's offsets for some partitions.
+    OffsetDelete {
+        /// The group.
+        group_id: GroupId,
+        /// The partitions.
+        partitions: Vec<TopicPartition>,
+    },
+    /// FindCoordinator.
+    FindCoordinator(GroupId),
+}
+
+/// A response from the coordinator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// To a JoinGroup.
+    JoinGroup(JoinGroupResponse),
+    /// To a SyncGroup.
+    SyncGroup(SyncGroupResponse),
+    /// To a Heartbeat: its error code.
+    Heartbeat(ErrorCode),
+    /// To a LeaveGroup.
+    LeaveGroup(LeaveGroupResponse),
+    /// To an OffsetCommit.
+    OffsetCommit(OffsetCommitResponse),
+    /// To an OffsetFetch.
+    OffsetFetch(OffsetFetchResponse),
+    /// To a ListGroups.
+    ListGroups {
+        /// The error.
+        error: ErrorCode,
+        /// The groups, sorted by id.
+        groups: Vec<ListedGroup>,
+    },
+    /// To a DescribeGroups, one per group asked.
+    DescribeGroups(Vec<DescribedGroup>),
+    /// To a DeleteGroups, one per group asked.
+    DeleteGroups(Vec<(GroupId, ErrorCode)>),
+    /// To an OffsetDelete.
+    OffsetDelete {
+        /// The request-level error.
+        error: ErrorCode,
+        /// Per partition.
+        partitions: Vec<(TopicPartition, ErrorCode)>,
+    },
+    /// To a FindCoordinator.
+    FindCoordinator(FindCoordinatorResponse),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Member(GroupId, MemberId),
+    Pending(GroupId, MemberId),
+    Join(GroupId),
+    Sync(GroupId, i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ownership {
+    Owned,
+    Loading,
+}
+
+/// The broker side of Kafka's classic consumer-group protocol. See the [module](self) docs.
+pub struct GroupCoordinator {
+    config: CoordinatorConfig,
+    store: Arc<dyn OffsetStore>,
+    partitions: HashMap<u32, Ownership>,
+    groups: HashMap<GroupId, Group>,
+    timers: BinaryHeap<Reverse<(Timestamp, u64, TimerKind)>>,
+    timer_seq: u64,
+    out: VecDeque<(RequestId, Response)>,
+    rng: u64,
+}
+
+impl std::fmt::Debug for GroupCoordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCoordinator")
+            .field("groups", &self.groups.len())
+            .field("timers", &self.timers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn join_error(out: &mut VecDeque<(RequestId, Response)>, id: RequestId, e: ErrorCode, m: MemberId) {
+    out.push_back((id, Response::JoinGroup(JoinGroupResponse::error(e, m))));
+}
+
+fn sync_error(out: &mut VecDeque<(RequestId, Response)>, id: RequestId, e: ErrorCode) {
+    out.push_back((id, Response::SyncGroup(SyncGroupResponse::error(e))));
+}
+
+fn unknown() -> MemberId {
+    MemberId::from("")
+}
+
+impl GroupCoordinator {
+    /// A coordinator over `store`, owning the partitions `config` names (all by default).
+    /// Groups already in the store are not known until [`load_partition`](Self::load_partition).
+    pub fn new(config: CoordinatorConfig, store: Arc<dyn OffsetStore>) -> Self {
+        let partitions = match &config.owned_partitions {
+            Some(ps) => ps.iter().map(|&p| (p, Ownership::Owned)).collect(),
+            None => (0..store.partition_count())
+                .map(|p| (p, Ownership::Owned))
+                .collect(),
+        };
+        let rng = config.seed;
+        GroupCoordinator {
+            config,
+            store,
+            partitions,
+            groups: HashMap::new(),
+            timers: BinaryHeap::new(),
+            timer_seq: 0,
+            out: VecDeque::new(),
+            rng,
+        }
+    }
+
+    /// The next response to send.
+    pub fn poll_response(&mut self) -> Option<(RequestId, Response)> {
+        self.out.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next needed (it may find nothing due:
+    /// timers are re-armed lazily).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// The state of `group`, if this coordinator holds it.
+    #[must_use]
+    pub fn group_state(&self, group: &str) -> Option<GroupState> {
+        self.groups.get(group).map(|g| g.state)
+    }
+
+    /// The generation of `group`, if held.
+    #[must_use]
+    pub fn generation(&self, group: &str) -> Option<Generation> {
+        self.groups.get(group).map(|g| Generation(g.generation))
+    }
+
+    /// Member ids of `group`, in order of first join.
+    #[must_use]
+    pub fn members(&self, group: &str) -> Vec<MemberId> {
+        self.groups
+            .get(group)
+            .map(|g| g.ordered().into_iter().map(|m| m.id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The leader of `group`, if any.
+    #[must_use]
+    pub fn leader(&self, group: &str) -> Option<MemberId> {
+        self.groups.get(group).and_then(|g| g.leader.clone())
+    }
+
+    fn next_member_id(&mut self, client_id: &str) -> MemberId {
+        let mut next = || {
+            // splitmix64
+            self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let (a, b) = (next(), next());
+        MemberId::from(format!(
+            "{client_id}-{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xffff,
+            b >> 48,
+            b & 0xffff_ffff_ffff
+        ))
+    }
+
+    fn arm(&mut self, at: Timestamp, kind: TimerKind) {
+        self.timer_seq += 1;
+        self.timers.push(Reverse((at, self.timer_seq, kind)));
+    }
+
+    /// Sets a member's deadline, arming its timer if the heap holds none as early.
+    fn schedule_member(&mut self, group: &GroupId, member: &MemberId, deadline: Timestamp) {
+        let Some(m) = self
+            .groups
+            .get_mut(group)
+            .and_then(|g| g.members.get_mut(member))
+        else {
+            return;
+        };
+        m.deadline = deadline;
+        if m.timer_at.is_none_or(|t| t > deadline) {
+            m.timer_at = Some(deadline);
+            self.arm(deadline, TimerKind::Member(group.clone(), member.clone()));
+        }
+    }
+
+    fn heartbeat_member(&mut self, now: Timestamp, group: &GroupId, member: &MemberId) {
+        let Some(m) = self.groups.get(group).and_then(|g| g.members.get(member)) else {
+            return;
+        };
+        let deadline = now.plus_millis(m.session_timeout_ms.max(0) as u64);
+        self.schedule_member(group, member, deadline);
+    }
+
+    /// Checks that this coordinator serves `group` now.
+    fn serves(&self, group: &GroupId) -> Result<(), ErrorCode> {
+        match self.partitions.get(&self.store.partition_of(group)) {
+            Some(Ownership::Owned) => Ok(()),
+            Some(Ownership::Loading) => Err(ErrorCode::CoordinatorLoadInProgress),
+            None => Err(ErrorCode::NotCoordinator),
+        }
+    }
+
+    /// Handles one request at `now`; its response (now or later) comes out of
+    /// [`poll_response`](Self::poll_response) tagged `id`.
+    pub fn handle(&mut self, now: Timestamp, id: RequestId, request: Request) {
+        match request {
+            Request::JoinGroup(r) => self.join(now, id, r),
+            Request::SyncGroup(r) => self.sync(now, id, r),
+            Request::Heartbeat(r) => {
+                let e = self.heartbeat(now, &r);
+                self.out.push_back((id, Response::Heartbeat(e)));
+            }
+            Request::LeaveGroup(r) => {
+                let resp = self.leave(now, r);
+                self.out.push_back((id, Response::LeaveGroup(resp)));
+            }
+            Request::OffsetCommit(r) => {
+                let resp = self.commit(now, r);
+                self.out.push_back((id, Response::OffsetCommit(resp)));
+            }
+            Request::OffsetFetch(r) => {
+                let resp = self.fetch(&r);
+                self.out.push_back((id, Response::OffsetFetch(resp)));
+            }
+            Request::ListGroups => {
+                let mut groups: Vec<ListedGroup> = self
+                    .groups
+                    .values()
+                    .filter(|g| g.state != GroupState::Dead)
+                    .map(|g| ListedGroup {
+                        group_id: g.id.clone(),
+                        protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                        state: g.state.name().to_string(),
+                    })
+                    .collect();
+                groups.sort_unstable_by(|a, b| a.group_id.cmp(&b.group_id));
+                let error = if self.partitions.values().any(|o| *o == Ownership::Loading) {
+                    ErrorCode::CoordinatorLoadInProgress
+                } else {
+                    ErrorCode::None
+                };
+                self.out
+                    .push_back((id, Response::ListGroups { error, groups }));
+            }
+            Request::DescribeGroups(ids) => {
+                let v = ids.iter().map(|g| self.describe(g)).collect();
+                self.out.push_back((id, Response::DescribeGroups(v)));
+            }
+            Request::DeleteGroups(ids) => {
+                let v = ids
+                    .into_iter()
+                    .map(|g| {
+                        let e = self.delete_group(now, &g);
+                        (g, e)
+                    })
+                    .collect();
+                self.out.push_back((id, Response::DeleteGroups(v)));
+            }
+            Request::OffsetDelete {
+                group_id,
+                partitions,
+            } => {
+                let (error, partitions) = self.offset_delete(now, &group_id, partitions);
+                self.out
+                    .push_back((id, Response::OffsetDelete { error, partitions }));
+            }
+            Request::FindCoordinator(g) => {
+                let error = match self.serves(&g) {
+                    Ok(()) => ErrorCode::None,
+                    Err(e) => e,
+                };
+                let partition = self.store.partition_of(&g);
+                self.out.push_back((
+                    id,
+                    Response::FindCoordinator(FindCoordinatorResponse { error, partition }),
+                ));
+            }
+        }
+    }
+
+    // ---- JoinGroup -------------------------------------------------------------------------
+
+    fn join(&mut self, now: Timestamp, id: RequestId, r: JoinGroupRequest) {
+        let out = &mut self.out;
+        if r.group_id.is_empty() || r.group_id.len() > i16::MAX as usize {
+            return join_error(out, id, ErrorCode::InvalidGroupId, r.member_id);
+        }
+        if let Err(e) = self.serves(&r.group_id) {
+            return join_error(&mut self.out, id, e, r.member_id);
+        }
+        if r.session_timeout_ms < self.config.min_session_timeout_ms
+            || r.session_timeout_ms > self.config.max_session_timeout_ms
+        {
+            return join_error(
+                &mut self.out,
+                id,
+                ErrorCode::InvalidSessionTimeout,
+                r.member_id,
+            );
+        }
+        if r.group_instance_id.as_ref().is_some_and(|i| i.is_empty()) {
+            return join_error(&mut self.out, id, ErrorCode::InvalidRequest, r.member_id);
+        }
+        let new_member = r.member_id.is_empty();
+        let created = !self.groups.contains_key(&r.group_id);
+        if created && !new_member {
+            return join_error(&mut self.out, id, ErrorCode::UnknownMemberId, r.member_id);
+        }
+        let refusal = match self.groups.get(&r.group_id) {
+            None => {
+                let g = Group::new(r.group_id.clone(), now);
+                self.join_refusal(&g, &r)
+            }
+            Some(g) => self.join_refusal(g, &r),
+        };
+        if let Some(e) = refusal {
+            return join_error(&mut self.out, id, e, r.member_id);
+        }
+        if created {
+            self.groups
+                .insert(r.group_id.clone(), Group::new(r.group_id.clone(), now));
+        }
+        if new_member {
+            self.join_new_member(now, id, r);
+        } else {
+            self.join_known_member(now, id, r);
+        }
+    }
+
+    /// Why `g` refuses the join `r`, in Kafka's order of checks.
+    fn join_refusal(&self, g: &Group, r: &JoinGroupRequest) -> Option<ErrorCode> {
+        if g.state == GroupState::Dead {
+            Some(ErrorCode::CoordinatorNotAvailable)
+        } else if !g.supports(&r.protocol_type, &r.protocols) {
+            Some(ErrorCode::InconsistentGroupProtocol)
+        } else if !self.accepts_joining(g, &r.member_id) {
+            Some(ErrorCode::GroupMaxSizeReached)
+        } else {
+            None
+        }
+    }
+
+    /// Kafka's `acceptJoiningMember`: whether `group.max.size` lets `member` in.
+    fn accepts_joining(&self, g: &Group, member: &MemberId) -> bool {
+        let max = self.config.max_group_size;
+        match g.state {
+            GroupState::Empty | GroupState::Dead => true,
+            GroupState::PreparingRebalance => {
+                g.members
+                    .get(member)
+                    .is_some_and(|m| m.awaiting_join.is_some())
+                    || g.awaiting() < max
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                g.members.contains_key(member) || g.members.len() < max
+            }
+        }
+    }
+
+    fn join_new_member(&mut self, now: Timestamp, id: RequestId, r: JoinGroupRequest) {
+        let member_id = self.next_member_id(&r.client_id);
+        let gid = r.group_id.clone();
+        if let Some(instance) = r.group_instance_id.clone() {
+            let known = self.groups[&gid].statics.get(&instance).cloned();
+            match known {
+                Some(old) => self.replace_static_member(now, id, r, old, member_id),
+                None => self.add_member_and_rebalance(now, id, r, member_id),
+            }
+        } else if r.require_known_member_id {
+            let deadline = now.plus_millis(r.session_timeout_ms.max(0) as u64);
+            self.groups
+                .get_mut(&gid)
+                .expect("checked")
+                .pending
+                .insert(member_id.clone(), deadline);
+            self.arm(deadline, TimerKind::Pending(gid, member_id.clone()));
+            join_error(&mut self.out, id, ErrorCode::MemberIdRequired, member_id);
+        } else {
+            self.add_member_and_rebalance(now, id, r, member_id);
+        }
+    }
+
+    fn join_known_member(&mut self, now: Timestamp, id: RequestId, r: JoinGroupRequest) {
+        let gid = r.group_id.clone();
+        let g = self.groups.get_mut(&gid).expect("checked");
+        if g.pending.remove(&r.member_id).is_some() {
+            let member_id = r.member_id.clone();
+            return self.add_member_and_rebalance(now, id, r, member_id);
+        }
+        if g.static_fenced(r.group_instance_id.as_ref(), &r.member_id) {
+            return join_error(&mut self.out, id, ErrorCode::FencedInstanceId, r.member_id);
+        }
+        let Some(m) = g.members.get(&r.member_id) else {
+            return join_error(&mut self.out, id, ErrorCode::UnknownMemberId, r.member_id);
+        };
+        let same = m.same_protocols(&r.protocols);
+        let is_leader = g.leader.as_ref() == Some(&r.member_id);
+        match g.state {
+            GroupState::PreparingRebalance => self.update_member_and_rebalance(now, id, r),
+            GroupState::CompletingRebalance => {
+                if same {
+                    // It lost its JoinGroup response: answer again for this generation.
+                    let resp = self.join_response(&gid, &r.member_id, ErrorCode::None);
+                    self.out.push_back((id, Response::JoinGroup(resp)));
+                } else {
+                    self.update_member_and_rebalance(now, id, r);
+                }
+            }
+            GroupState::Stable => {
+                if is_leader || !same {
+                    self.update_member_and_rebalance(now, id, r);
+                } else {
+                    let resp = self.join_response(&gid, &r.member_id, ErrorCode::None);
+                    self.out.push_back((id, Response::JoinGroup(resp)));
+                }
+            }
+            GroupState::Empty | GroupState::Dead => {
+                join_error(&mut self.out, id, ErrorCode::UnknownMemberId, r.member_id);
+            }
+        }
+    }
+
+    /// The JoinGroup answer for `member` in the group's current generation: the leader gets
+    /// every member's metadata.
+    fn join_response(
+        &self,
+        gid: &GroupId,
+        member: &MemberId,
+        error: ErrorCode,
+    ) -> JoinGroupResponse {
+        let g = &self.groups[gid];
+        let protocol = g.protocol.clone().unwrap_or_default();
+        let is_leader = g.leader.as_ref() == Some(member);
+        JoinGroupResponse {
+            error,
+            generation: Generation(g.generation),
+            protocol_type: g.protocol_type.clone(),
+            protocol_name: g.protocol.clone(),
+            leader: g.leader.clone().unwrap_or_else(unknown),
+            skip_assignment: false,
+            member_id: member.clone(),
+            members: if is_leader {
+                g.ordered()
+                    .into_iter()
+                    .map(|m| JoinGroupMember {
+                        member_id: m.id.clone(),
+                        group_instance_id: m.instance_id.clone(),
+                        metadata: m.metadata(&protocol),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn add_member_and_rebalance(
+        &mut self,
+        now: Timestamp,
+        id: RequestId,
+        r: JoinGroupRequest,
+        member_id: MemberId,
+    ) {
+        let gid = r.group_id.clone();
+        let g = self.groups.get_mut(&gid).expect("checked");
+        if g.state == GroupState::PreparingRebalance && g.generation == 0 {
+            g.new_member_added = true;
+        }
+        let seq = g.next_seq;
+        g.next_seq += 1;
+        if g.members.is_empty() {
+            g.protocol_type = Some(r.protocol_type.clone());
+        }
+        if let Some(i) = &r.group_instance_id {
+            g.statics.insert(i.clone(), member_id.clone());
+        }
+        if g.leader.is_none() {
+            g.leader = Some(member_id.clone());
+        }
+        g.members.insert(
+            member_id.clone(),
+            Member {
+                id: member_id.clone(),
+                instance_id: r.group_instance_id,
+                client_id: r.client_id,
+                client_host: r.client_host,
+                session_timeout_ms: r.session_timeout_ms,
+                rebalance_timeout_ms: r.rebalance_timeout_ms,
+                protocols: r.protocols,
+                assignment: Vec::new(),
+                awaiting_join: Some(id),
+                awaiting_sync: None,
+                deadline: now,
+                timer_at: None,
+                is_new: true,
+                seq,
+            },
+        );
+        let deadline = now.plus_millis(self.config.new_member_join_timeout_ms);
+        self.schedule_member(&gid, &member_id, deadline);
+        self.maybe_prepare_rebalance(now, &gid);
+        self.try_complete_join(now, &gid);
+    }
+
+    fn update_member_and_rebalance(&mut self, now: Timestamp, id: RequestId, r: JoinGroupRequest) {
+        let gid = r.group_id.clone();
+        let g = self.groups.get_mut(&gid).expect("checked");
+        let m = g.members.get_mut(&r.member_id).expect("checked");
+        if let Some(old) = m.awaiting_join.replace(id) {
+            // A second join from the same member supersedes the first.
+            if old != id {
+                join_error(
+                    &mut self.out,
+                    old,
+                    ErrorCode::UnknownMemberId,
+                    r.member_id.clone(),
+                );
+            }
+        }
+        m.protocols = r.protocols;
+        m.rebalance_timeout_ms = r.rebalance_timeout_ms;
+        m.session_timeout_ms = r.session_timeout_ms;
+        m.client_id = r.client_id;
+        m.client_host = r.client_host;
+        self.maybe_prepare_rebalance(now, &gid);
+        self.try_complete_join(now, &gid);
+    }
+
+    fn replace_static_member(
+        &mut self,
+        now: Timestamp,
+        id: RequestId,
+        r: JoinGroupRequest,
+        old: MemberId,
+        new: MemberId,
+    ) {
+        let gid = r.group_id.clone();
+        let g = self.groups.get_mut(&gid).expect("checked");
+        let Some(mut m) = g.members.remove(&old) else {
+            // The mapping points at a member that is gone: treat as new.
+            return self.add_member_and_rebalance(now, id, r, new);
+        };
+        // The old incarnation's parked requests are fenced.
+        if let Some(j) = m.awaiting_join.take() {
+            join_error(&mut self.out, j, ErrorCode::FencedInstanceId, old.clone());
+        }
+        if let Some(s) = m.awaiting_sync.take() {
+            sync_error(&mut self.out, s, ErrorCode::FencedInstanceId);
+        }
+        let was_leader = g.leader.as_ref() == Some(&old);
+        if was_leader {
+            g.leader = Some(new.clone());
+        }
+        if g.pending_sync.remove(&old) {
+            g.pending_sync.insert(new.clone());
+        }
+        let old_protocols = std::mem::replace(&mut m.protocols, r.protocols);
+        let old_timeouts = (m.rebalance_timeout_ms, m.session_timeout_ms);
+        m.id = new.clone();
+        m.timer_at = None;
+        m.rebalance_timeout_ms = r.rebalance_timeout_ms;
+        m.session_timeout_ms = r.session_timeout_ms;
+        m.awaiting_join = Some(id);
+        let instance = r.group_instance_id.clone().expect("static");
+        g.statics.insert(instance, new.clone());
+        g.members.insert(new.clone(), m);
+        self.heartbeat_member(now, &gid, &new);
+        let g = self.groups.get_mut(&gid).expect("checked");
+        match g.state {
+            GroupState::Stable => {
+                let next = g.select_protocol();
+                if next.is_some() && next == g.protocol {
+                    // No rebalance: persist the new member id, then answer.
+                    let value = self.metadata_value(&gid, now);
+                    let g = self.groups.get_mut(&gid).expect("checked");
+                    let m = g.members.get_mut(&new).expect("inserted");
+                    m.awaiting_join = None;
+                    match self.store.store_group_metadata(&gid, &value, now) {
+                        Ok(()) => {
+                            let mut resp = self.join_response(&gid, &new, ErrorCode::None);
+                            resp.skip_assignment = was_leader;
+                            self.out.push_back((id, Response::JoinGroup(resp)));
+                        }
+                        Err(_) => {
+                            // Put the old incarnation back.
+                            let g = self.groups.get_mut(&gid).expect("checked");
+                            let mut m = g.members.remove(&new).expect("inserted");
+                            m.id = old.clone();
+                            m.protocols = old_protocols;
+                            (m.rebalance_timeout_ms, m.session_timeout_ms) = old_timeouts;
+                            m.timer_at = None;
+                            g.members.insert(old.clone(), m);
+                            if let Some(i) = &r.group_instance_id {
+                                g.statics.insert(i.clone(), old.clone());
+                            }
+                            if was_leader {
+                                g.leader = Some(old.clone());
+                            }
+                            if g.pending_sync.remove(&new) {
+                                g.pending_sync.insert(old.clone());
+                            }
+                            self.heartbeat_member(now, &gid, &old);
+                            join_error(&mut self.out, id, ErrorCode::UnknownServerError, unknown());
+                        }
+                    }
+                } else {
+                    self.maybe_prepare_rebalance(now, &gid);
+                }
+            }
+            GroupState::CompletingRebalance => {
+                self.prepare_rebalance(now, &gid);
+            }
+            GroupState::PreparingRebalance => self.try_complete_join(now, &gid),
+            GroupState::Empty | GroupState::Dead => {}
+        }
+    }
+
+    // ---- Rebalance phases ------------------------------------------------------------------
+
+    fn maybe_prepare_rebalance(&mut self, now: Timestamp, gid: &GroupId) {
+        let state = self.groups[gid].state;
+        if matches!(
+            state,
+            GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty
+        ) {
+            self.prepare_rebalance(now, gid);
+        }
+    }
+
+    fn prepare_rebalance(&mut self, now: Timestamp, gid: &GroupId) {
+        let g = self.groups.get_mut(gid).expect("known group");
+        if g.state == GroupState::CompletingRebalance {
+            // Everyone waiting for an assignment must rejoin.
+            for m in g.members.values_mut() {
+                m.assignment.clear();
+                if let Some(s) = m.awaiting_sync.take() {
+                    sync_error(&mut self.out, s, ErrorCode::RebalanceInProgress);
+                }
+            }
+        }
+        g.pending_sync.clear();
+        g.sync_deadline = None;
+        let rebalance_ms = g.rebalance_timeout_ms();
+        let delay = self.config.initial_rebalance_delay_ms.min(rebalance_ms);
+        let deadline = if g.state == GroupState::Empty && delay > 0 {
+            // Kafka's InitialDelayedJoin: the first rebalance waits for more members.
+            g.initial_delay = true;
+            g.new_member_added = false;
+            g.delay_remaining_ms = rebalance_ms - delay;
+            now.plus_millis(delay)
+        } else {
+            g.initial_delay = false;
+            now.plus_millis(rebalance_ms)
+        };
+        g.transition(GroupState::PreparingRebalance, now);
+        g.join_deadline = Some(deadline);
+        self.arm(deadline, TimerKind::Join(gid.clone()));
+        // Kafka's tryCompleteElseWatch: everyone may already be waiting.
+        self.try_complete_join(now, gid);
+    }
+
+    fn try_complete_join(&mut self, now: Timestamp, gid: &GroupId) {
+        let g = &self.groups[gid];
+        if g.state == GroupState::PreparingRebalance && !g.initial_delay && g.all_joined() {
+            self.complete_join(now, gid);
+        }
+    }
+
+    fn on_join_timer(&mut self, now: Timestamp, gid: &GroupId, at: Timestamp) {
+        let Some(g) = self.groups.get_mut(gid) else {
+            return;
+        };
+        if g.state != GroupState::PreparingRebalance || g.join_deadline != Some(at) {
+            return;
+        }
+        if g.initial_delay && g.new_member_added && g.delay_remaining_ms > 0 {
+            // Kafka's InitialDelayedJoin: more members arrived, wait a little longer.
+            let step = self
+                .config
+                .initial_rebalance_delay_ms
+                .min(g.delay_remaining_ms);
+            g.delay_remaining_ms -= step;
+            g.new_member_added = false;
+            let deadline = now.plus_millis(step);
+            g.join_deadline = Some(deadline);
+            self.arm(deadline, TimerKind::Join(gid.clone()));
+            return;
+        }
+        // The delay (or the rebalance timeout) is over: complete with whoever has joined.
+        self.complete_join(now, gid);
+    }
+
+    fn complete_join(&mut self, now: Timestamp, gid: &GroupId) {
+        let g = self.groups.get_mut(gid).expect("known group");
+        g.join_deadline = None;
+        g.initial_delay = false;
+        // Dynamic members that did not rejoin are gone; static ones stay.
+        let gone: Vec<MemberId> = g
+            .members
+            .values()
+            .filter(|m| m.awaiting_join.is_none() && m.instance_id.is_none())
+            .map(|m| m.id.clone())
+            .collect();
+        for m in gone {
+            self.remove_member_quietly(gid, &m);
+        }
+        let g = self.groups.get_mut(gid).expect("known group");
+        // Keep the leader if it rejoined, else the earliest-joined member that did.
+        if g.leader
+            .as_ref()
+            .is_none_or(|l| g.members.get(l).is_none_or(|m| m.awaiting_join.is_none()))
+        {
+            g.leader = g
+                .ordered()
+                .into_iter()
+                .find(|m| m.awaiting_join.is_some())
+                .or_else(|| g.ordered().into_iter().next())
+                .map(|m| m.id.clone());
+        }
+        g.generation = g.generation.wrapping_add(1);
+        if g.members.is_empty() {
+            g.protocol = None;
+            g.leader = None;
+            g.transition(GroupState::Empty, now);
+            let value = self.metadata_value(gid, now);
+            // Kafka logs a failure here and carries on: the group is empty either way.
+            let _ = self.store.store_group_metadata(gid, &value, now);
+            return;
+        }
+        g.protocol = g.select_protocol();
+        g.transition(GroupState::CompletingRebalance, now);
+        let sync_deadline = now.plus_millis(g.rebalance_timeout_ms());
+        g.sync_deadline = Some(sync_deadline);
+        g.pending_sync = g.members.keys().cloned().collect();
+        let generation = g.generation;
+        let waiting: Vec<(MemberId, RequestId)> = g
+            .ordered()
+            .into_iter()
+            .filter_map(|m| m.awaiting_join.map(|r| (m.id.clone(), r)))
+            .collect();
+        for (member, req) in waiting {
+            let resp = self.join_response(gid, &member, ErrorCode::None);
+            self.out.push_back((req, Response::JoinGroup(resp)));
+            let g = self.groups.get_mut(gid).expect("known group");
+            let m = g.members.get_mut(&member).expect("member");
+            m.awaiting_join = None;
+            m.is_new = false;
+            self.heartbeat_member(now, gid, &member);
+        }
+        self.arm(sync_deadline, TimerKind::Sync(gid.clone(), generation));
+    }
+
+    fn on_sync_timer(&mut self, now: Timestamp, gid: &GroupId, generation: i32, at: Timestamp) {
+        let Some(g) = self.groups.get(gid) else {
+            return;
+        };
+        if g.generation != generation
+            || g.sync_deadline != Some(at)
+            || !matches!(
+                g.state,
+                GroupState::CompletingRebalance | GroupState::Stable
+            )
+        {
+            return;
+        }
+        let mut late: Vec<MemberId> = g.pending_sync.iter().cloned().collect();
+        late.sort_unstable();
+        if late.is_empty() {
+            return;
+        }
+        for m in late {
+            self.remove_member_quietly(gid, &m);
+        }
+        self.after_removal(now, gid);
+    }
+
+    // ---- SyncGroup ---------------------------------------------------------------------------
+
+    fn sync(&mut self, now: Timestamp, id: RequestId, r: SyncGroupRequest) {
+        if r.group_id.is_empty() {
+            return sync_error(&mut self.out, id, ErrorCode::InvalidGroupId);
+        }
+        if let Err(e) = self.serves(&r.group_id) {
+            return sync_error(&mut self.out, id, e);
+        }
+        let Some(g) = self.groups.get_mut(&r.group_id) else {
+            return sync_error(&mut self.out, id, ErrorCode::UnknownMemberId);
+        };
+        let error = if g.state == GroupState::Dead {
+            Some(ErrorCode::CoordinatorNotAvailable)
+        } else if g.static_fenced(r.group_instance_id.as_ref(), &r.member_id) {
+            Some(ErrorCode::FencedInstanceId)
+        } else if !g.members.contains_key(&r.member_id) {
+            Some(ErrorCode::UnknownMemberId)
+        } else if r.generation.0 != g.generation {
+            Some(ErrorCode::IllegalGeneration)
+        } else if r
+            .protocol_type
+            .as_ref()
+            .is_some_and(|t| g.protocol_type.as_ref() != Some(t))
+            || r.protocol_name
+                .as_ref()
+                .is_some_and(|p| g.protocol.as_ref() != Some(p))
+        {
+            Some(ErrorCode::InconsistentGroupProtocol)
+        } else {
+            None
+        };
+        if let Some(e) = error {
+            return sync_error(&mut self.out, id, e);
+        }
+        g.pending_sync.remove(&r.member_id);
+        match g.state {
+            GroupState::Empty => sync_error(&mut self.out, id, ErrorCode::UnknownMemberId),
+            GroupState::PreparingRebalance => {
+                sync_error(&mut self.out, id, ErrorCode::RebalanceInProgress);
+            }
+            GroupState::CompletingRebalance => {
+                let m = g.members.get_mut(&r.member_id).expect("checked");
+                if let Some(old) = m.awaiting_sync.replace(id) {
+                    sync_error(&mut self.out, old, ErrorCode::UnknownMemberId);
+                }
+                self.heartbeat_member(now, &r.group_id, &r.member_id);
+                let g = &self.groups[&r.group_id];
+                if g.leader.as_ref() == Some(&r.member_id) {
+                    self.complete_sync(now, &r.group_id, r.assignments);
+                }
+            }
+            GroupState::Stable => {
+                let resp = SyncGroupResponse {
+                    error: ErrorCode::None,
+                    protocol_type: g.protocol_type.clone(),
+                    protocol_name: g.protocol.clone(),
+                    assignment: g.members[&r.member_id].assignment.clone(),
+                };
+                self.out.push_back((id, Response::SyncGroup(resp)));
+                self.heartbeat_member(now, &r.group_id, &r.member_id);
+            }
+            GroupState::Dead => unreachable!("checked above"),
+        }
+    }
+
+    /// The leader's assignment arrived: persist it, then answer every parked SyncGroup.
+    fn complete_sync(
+        &mut self,
+        now: Timestamp,
+        gid: &GroupId,
+        assignments: Vec<(MemberId, Vec<u8>)>,
+    ) {
+        let g = self.groups.get_mut(gid).expect("known group");
+        let mut given: HashMap<MemberId, Vec<u8>> = HashMap::new();
+        for (m, a) in assignments {
+            given.insert(m, a);
+        }
+        for m in g.members.values_mut() {
+            // Members missing from the assignment get an empty one.
+            m.assignment = given.remove(&m.id).unwrap_or_default();
+        }
+        let value = self.metadata_value(gid, now);
+        let stored = self.store.store_group_metadata(gid, &value, now);
+        let g = self.groups.get_mut(gid).expect("known group");
+        match stored {
+            Ok(()) => {
+                g.transition(GroupState::Stable, now);
+                let mut parked: Vec<(u64, RequestId, MemberId)> = g
+                    .members
+                    .values_mut()
+                    .filter_map(|m| m.awaiting_sync.take().map(|r| (m.seq, r, m.id.clone())))
+                    .collect();
+                parked.sort_unstable_by_key(|p| p.0);
+                for (_, req, member) in parked {
+                    let resp = SyncGroupResponse {
+                        error: ErrorCode::None,
+                        protocol_type: g.protocol_type.clone(),
+                        protocol_name: g.protocol.clone(),
+                        assignment: g.members[&member].assignment.clone(),
+                    };
+                    self.out.push_back((req, Response::SyncGroup(resp)));
+                }
+            }
+            Err(_) => {
+                let mut parked: Vec<(u64, RequestId)> = Vec::new();
+                for m in g.members.values_mut() {
+                    m.assignment.clear();
+                    if let Some(r) = m.awaiting_sync.take() {
+                        parked.push((m.seq, r));
+                    }
+                }
+                parked.sort_unstable();
+                for (_, r) in parked {
+                    sync_error(&mut self.out, r, ErrorCode::CoordinatorNotAvailable);
+                }
+                self.maybe_prepare_rebalance(now, gid);
+            }
+        }
+    }
+
+    fn metadata_value(&self, gid: &GroupId, now: Timestamp) -> GroupMetadataValue {
+        let g = &self.groups[gid];
+        let protocol = g.protocol.clone().unwrap_or_default();
+        GroupMetadataValue {
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            generation: g.generation,
+            protocol: g.protocol.clone(),
+            leader: g.leader.as_ref().map(|l| l.to_string()),
+            current_state_timestamp: Some(i64::try_from(now.0).unwrap_or(i64::MAX)),
+            members: g
+                .ordered()
+                .into_iter()
+                .map(|m| MemberMetadata {
+                    member_id: m.id.to_string(),
+                    group_instance_id: m.instance_id.as_ref().map(|i| i.to_string()),
+                    client_id: m.client_id.to_string(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.session_timeout_ms,
+                    subscription: m.metadata(&protocol),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    // ---- Heartbeat and LeaveGroup ---------------------------------------------------------
+
+    fn heartbeat(&mut self, now: Timestamp, r: &HeartbeatRequest) -> ErrorCode {
+        if r.group_id.is_empty() {
+            return ErrorCode::InvalidGroupId;
+        }
+        match self.serves(&r.group_id) {
+            Ok(()) => {}
+            // Kafka lets heartbeats through while the partition loads.
+            Err(ErrorCode::CoordinatorLoadInProgress) => return ErrorCode::None,
+            Err(e) => return e,
+        }
+        let Some(g) = self.groups.get(&r.group_id) else {
+            return ErrorCode::UnknownMemberId;
+        };
+        if g.state == GroupState::Dead {
+            return ErrorCode::CoordinatorNotAvailable;
+        }
+        if g.static_fenced(r.group_instance_id.as_ref(), &r.member_id) {
+            return ErrorCode::FencedInstanceId;
+        }
+        if !g.members.contains_key(&r.member_id) {
+            return ErrorCode::UnknownMemberId;
+        }
+        if r.generation.0 != g.generation {
+            return ErrorCode::IllegalGeneration;
+        }
+        let state = g.state;
+        match state {
+            GroupState::Empty | GroupState::Dead => ErrorCode::UnknownMemberId,
+            GroupState::PreparingRebalance => {
+                self.heartbeat_member(now, &r.group_id, &r.member_id);
+                ErrorCode::RebalanceInProgress
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                self.heartbeat_member(now, &r.group_id, &r.member_id);
+                ErrorCode::None
+            }
+        }
+    }
+
+    fn leave(&mut self, now: Timestamp, r: LeaveGroupRequest) -> LeaveGroupResponse {
+        let top = if r.group_id.is_empty() {
+            Some(ErrorCode::InvalidGroupId)
+        } else {
+            self.serves(&r.group_id).err()
+        };
+        if let Some(error) = top {
+            return LeaveGroupResponse {
+                error,
+                members: Vec::new(),
+            };
+        }
+        let Some(g) = self.groups.get(&r.group_id) else {
+            return LeaveGroupResponse {
+                error: ErrorCode::None,
+                members: r
+                    .members
+                    .into_iter()
+                    .map(|m| (m, ErrorCode::UnknownMemberId))
+                    .collect(),
+            };
+        };
+        if g.state == GroupState::Dead {
+            return LeaveGroupResponse {
+                error: ErrorCode::CoordinatorNotAvailable,
+                members: Vec::new(),
+            };
+        }
+        let gid = r.group_id.clone();
+        let mut results = Vec::with_capacity(r.members.len());
+        let mut removed_any = false;
+        for leaving in r.members {
+            let g = self.groups.get_mut(&gid).expect("known group");
+            let target: Result<MemberId, ErrorCode> = match &leaving.group_instance_id {
+                Some(i) => match g.statics.get(i) {
+                    None => Err(ErrorCode::UnknownMemberId),
+                    Some(current)
+                        if !leaving.member_id.is_empty() && *current != leaving.member_id =>
+                    {
+                        Err(ErrorCode::FencedInstanceId)
+                    }
+                    Some(current) => Ok(current.clone()),
+                },
+                None => {
+                    if g.pending.remove(&leaving.member_id).is_some() {
+                        results.push((leaving, ErrorCode::None));
+                        removed_any = true;
+                        continue;
+                    }
+                    if g.members.contains_key(&leaving.member_id) {
+                        Ok(leaving.member_id.clone())
+                    } else {
+                        Err(ErrorCode::UnknownMemberId)
+                    }
+                }
+            };
+            match target {
+                Ok(member) => {
+                    self.remove_member_quietly(&gid, &member);
+                    removed_any = true;
+                    results.push((leaving, ErrorCode::None));
+                }
+                Err(e) => results.push((leaving, e)),
+            }
+        }
+        if removed_any {
+            self.after_removal(now, &gid);
+        }
+        LeaveGroupResponse {
+            error: ErrorCode::None,
+            members: results,
+        }
+    }
+
+    /// Removes a member, answering its parked requests with UNKNOWN_MEMBER_ID; the caller
+    /// then calls [`after_removal`](Self::after_removal).
+    fn remove_member_quietly(&mut self, gid: &GroupId, member: &MemberId) {
+        let Some(g) = self.groups.get_mut(gid) else {
+            return;
+        };
+        let Some(m) = g.members.remove(member) else {
+            return;
+        };
+        if let Some(j) = m.awaiting_join {
+            join_error(&mut self.out, j, ErrorCode::UnknownMemberId, member.clone());
+        }
+        if let Some(s) = m.awaiting_sync {
+            sync_error(&mut self.out, s, ErrorCode::UnknownMemberId);
+        }
+        if let Some(i) = &m.instance_id {
+            if g.statics.get(i) == Some(member) {
+                g.statics.remove(i);
+            }
+        }
+        g.pending_sync.remove(member);
+        if g.leader.as_ref() == Some(member) {
+            g.leader = g.ordered().into_iter().next().map(|m| m.id.clone());
+        }
+    }
+
+    /// What a member's departure does to its group (Kafka's `removeMemberAndUpdateGroup`).
+    fn after_removal(&mut self, now: Timestamp, gid: &GroupId) {
+        match self.groups.get(gid).map(|g| g.state) {
+            Some(GroupState::Stable | GroupState::CompletingRebalance) => {
+                self.maybe_prepare_rebalance(now, gid);
+            }
+            Some(GroupState::PreparingRebalance) => self.try_complete_join(now, gid),
+            _ => {}
+        }
+    }
+
+    // ---- Timers ------------------------------------------------------------------------------
+
+    /// Fires every timer due at `now`: expired sessions, pending members that never rejoined,
+    /// rebalance and sync deadlines.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        while let Some(Reverse((at, _, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, _, kind))) = self.timers.pop() else {
+                break;
+            };
+            match kind {
+                TimerKind::Member(gid, mid) => self.on_member_timer(now, &gid, &mid, at),
+                TimerKind::Pending(gid, mid) => {
+                    let Some(g) = self.groups.get_mut(&gid) else {
+                        continue;
+                    };
+                    if g.pending.get(&mid) == Some(&at) {
+                        g.pending.remove(&mid);
+                        self.try_complete_join(now, &gid);
+                    }
+                }
+                TimerKind::Join(gid) => self.on_join_timer(now, &gid, at),
+                TimerKind::Sync(gid, generation) => self.on_sync_timer(now, &gid, generation, at),
+            }
+        }
+    }
+
+    fn on_member_timer(&mut self, now: Timestamp, gid: &GroupId, mid: &MemberId, at: Timestamp) {
+        let Some(m) = self
+            .groups
+            .get_mut(gid)
+            .and_then(|g| g.members.get_mut(mid))
+        else {
+            return;
+        };
+        if m.timer_at != Some(at) {
+            return; // superseded
+        }
+        m.timer_at = None;
+        let parked = m.awaiting_join.is_some() || m.awaiting_sync.is_some();
+        if m.deadline > now {
+            let d = m.deadline;
+            self.schedule_member(gid, mid, d);
+        } else if parked && !m.is_new {
+            // Members waiting on a rebalance count as alive (Kafka's hasSatisfiedHeartbeat).
+            let d = now.plus_millis(m.session_timeout_ms.max(0) as u64);
+            self.schedule_member(gid, mid, d);
+        } else {
+            self.remove_member_quietly(gid, mid);
+            self.after_removal(now, gid);
+        }
+    }
+
+    // ---- Offsets -----------------------------------------------------------------------------
+
+    fn commit(&mut self, now: Timestamp, r: OffsetCommitRequest) -> OffsetCommitResponse {
+        let all = |e: ErrorCode, r: &OffsetCommitRequest| OffsetCommitResponse {
+            partitions: r.offsets.iter().map(|c| (c.partition.clone(), e)).collect(),
+        };
+        if r.group_id.is_empty() {
+            return all(ErrorCode::InvalidGroupId, &r);
+        }
+        if let Err(e) = self.serves(&r.group_id) {
+            return all(e, &r);
+        }
+        let simple = r.generation.0 < 0 && r.member_id.is_empty() && r.group_instance_id.is_none();
+        match self.groups.get(&r.group_id) {
+            None if r.generation.0 < 0 => {
+                // A group that only stores offsets.
+                self.groups
+                    .insert(r.group_id.clone(), Group::new(r.group_id.clone(), now));
+            }
+            None => return all(ErrorCode::IllegalGeneration, &r),
+            Some(g) => {
+                let error = if g.state == GroupState::Dead {
+                    Some(ErrorCode::CoordinatorNotAvailable)
+                } else if !simple {
+                    if let Some(i) = &r.group_instance_id {
+                        match g.statics.get(i) {
+                            Some(cur) if *cur != r.member_id => Some(ErrorCode::FencedInstanceId),
+                            Some(_) => None,
+                            None => Some(ErrorCode::UnknownMemberId),
+                        }
+                    } else if !g.members.contains_key(&r.member_id) {
+                        Some(ErrorCode::UnknownMemberId)
+                    } else {
+                        None
+                    }
+                    .or((r.generation.0 != g.generation).then_some(ErrorCode::IllegalGeneration))
+                } else if g.state != GroupState::Empty {
+                    // Only members commit to a group that has members.
+                    Some(ErrorCode::UnknownMemberId)
+                } else {
+                    None
+                };
+                if let Some(e) = error {
+                    return all(e, &r);
+                }
+                if g.state == GroupState::CompletingRebalance {
+                    return all(ErrorCode::RebalanceInProgress, &r);
+                }
+                if g.members.contains_key(&r.member_id) {
+                    let gid = r.group_id.clone();
+                    let mid = r.member_id.clone();
+                    self.heartbeat_member(now, &gid, &mid);
+                }
+            }
+        }
+        let options = CommitOptions {
+            retention_ms: r.retention_ms,
+            producer: None,
+        };
+        match self
+            .store
+            .commit_with(&r.group_id, &r.offsets, options, now)
+        {
+            Ok(codes) => OffsetCommitResponse {
+                partitions: r
+                    .offsets
+                    .iter()
+                    .zip(codes)
+                    .map(|(c, e)| (c.partition.clone(), e))
+                    .collect(),
+            },
+            Err(_) => all(ErrorCode::CoordinatorNotAvailable, &r),
+        }
+    }
+
+    fn fetch(&self, r: &OffsetFetchRequest) -> OffsetFetchResponse {
+        let fail = |error| OffsetFetchResponse {
+            error,
+            partitions: Vec::new(),
+        };
+        if r.group_id.is_empty() {
+            return fail(ErrorCode::InvalidGroupId);
+        }
+        if let Err(e) = self.serves(&r.group_id) {
+            return fail(e);
+        }
+        let partitions = match &r.partitions {
+            Some(ps) => ps
+                .iter()
+                .cloned()
+                .zip(self.store.fetch(&r.group_id, ps, r.require_stable))
+                .collect(),
+            None => self
+                .store
+                .fetch_all(&r.group_id, r.require_stable)
+                .into_iter()
+                .map(|(tp, res)| (tp, res.map(Some)))
+                .collect(),
+        };
+        OffsetFetchResponse {
+            error: ErrorCode::None,
+            partitions,
+        }
+    }
+
+    fn describe(&self, gid: &GroupId) -> DescribedGroup {
+        let empty = |error, state: &str| DescribedGroup {
+            error,
+            group_id: gid.clone(),
+            state: state.to_string(),
+            protocol_type: String::new(),
+            protocol: String::new(),
+            members: Vec::new(),
+        };
+        if gid.is_empty() {
+            return empty(ErrorCode::InvalidGroupId, "Dead");
+        }
+        if let Err(e) = self.serves(gid) {
+            return empty(e, "Dead");
+        }
+        let Some(g) = self.groups.get(gid) else {
+            return empty(ErrorCode::None, "Dead");
+        };
+        let stable = g.state == GroupState::Stable;
+        let protocol = g.protocol.clone().unwrap_or_default();
+        DescribedGroup {
+            error: ErrorCode::None,
+            group_id: gid.clone(),
+            state: g.state.name().to_string(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol: if stable {
+                protocol.clone()
+            } else {
+                String::new()
+            },
+            members: g
+                .ordered()
+                .into_iter()
+                .map(|m| DescribedMember {
+                    member_id: m.id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable {
+                        m.metadata(&protocol)
+                    } else {
+                        Vec::new()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn delete_group(&mut self, now: Timestamp, gid: &GroupId) -> ErrorCode {
+        if gid.is_empty() {
+            return ErrorCode::InvalidGroupId;
+        }
+        if let Err(e) = self.serves(gid) {
+            return e;
+        }
+        match self.groups.get(gid).map(|g| g.state) {
+            None => {
+                // A group known only to the store (offsets of a standalone consumer).
+                match self.store.delete_group(gid, now) {
+                    Ok(true) => ErrorCode::None,
+                    Ok(false) => ErrorCode::GroupIdNotFound,
+                    Err(_) => ErrorCode::CoordinatorNotAvailable,
+                }
+            }
+            Some(GroupState::Dead) => ErrorCode::GroupIdNotFound,
+            Some(GroupState::Empty) => match self.store.delete_group(gid, now) {
+                Ok(_) => {
+                    self.groups.remove(gid);
+                    ErrorCode::None
+                }
+                Err(_) => ErrorCode::CoordinatorNotAvailable,
+            },
+            Some(_) => ErrorCode::NonEmptyGroup,
+        }
+    }
+
+    fn offset_delete(
+        &mut self,
+        now: Timestamp,
+        gid: &GroupId,
+        partitions: Vec<TopicPartition>,
+    ) -> (ErrorCode, Vec<(TopicPartition, ErrorCode)>) {
+        if gid.is_empty() {
+            return (ErrorCode::InvalidGroupId, Vec::new());
+        }
+        if let Err(e) = self.serves(gid) {
+            return (e, Vec::new());
+        }
+        let subscribed: HashSet<String> = match self.groups.get(gid) {
+            Some(g) if g.state == GroupState::Dead => {
+                return (ErrorCode::GroupIdNotFound, Vec::new());
+            }
+            Some(g) if g.state != GroupState::Empty => {
+                if g.protocol_type.as_deref() != Some(CONSUMER_PROTOCOL_TYPE) {
+                    return (ErrorCode::NonEmptyGroup, Vec::new());
+                }
+                let protocol = g.protocol.clone().unwrap_or_default();
+                g.members
+                    .values()
+                    .filter_map(|m| Subscription::decode(&m.metadata(&protocol)).ok())
+                    .flat_map(|(_, s)| s.topics)
+                    .collect()
+            }
+            Some(_) => HashSet::new(),
+            None => {
+                if self.store.fetch_all(gid, false).is_empty() {
+                    return (ErrorCode::GroupIdNotFound, Vec::new());
+                }
+                HashSet::new()
+            }
+        };
+        let (blocked, free): (Vec<TopicPartition>, Vec<TopicPartition>) = partitions
+            .into_iter()
+            .partition(|tp| subscribed.contains(tp.topic.as_str()));
+        if let Err(_e) = self.store.delete_offsets(gid, &free, now) {
+            return (ErrorCode::CoordinatorNotAvailable, Vec::new());
+        }
+        let mut out: Vec<(TopicPartition, ErrorCode)> =
+            free.into_iter().map(|tp| (tp, ErrorCode::None)).collect();
+        out.extend(
+            blocked
+                .into_iter()
+                .map(|tp| (tp, ErrorCode::GroupSubscribedToTopic)),
+        );
+        (ErrorCode::None, out)
+    }
+
+    // ---- Partition ownership -----------------------------------------------------------------
+
+    /// Marks `partition` as loading: its groups' requests get COORDINATOR_LOAD_IN_PROGRESS
+    /// (heartbeats get NONE, as in Kafka) until [`load_partition`](Self::load_partition).
+    pub fn begin_loading(&mut self, partition: u32) {
+        self.partitions.insert(partition, Ownership::Loading);
+    }
+
+    /// Takes ownership of `partition` and rebuilds its groups from the store's metadata (the
+    /// store must already hold the partition's state, e.g. after
+    /// [`LogOffsetStore::load`](crate::offsets::LogOffsetStore::load)). Members of a group
+    /// that was Stable resume with their assignments; their sessions run from `now`.
+    pub fn load_partition(&mut self, now: Timestamp, partition: u32) {
+        self.partitions.insert(partition, Ownership::Owned);
+        for gid in self.store.list_groups() {
+            if self.store.partition_of(&gid) != partition {
+                continue;
+            }
+            let Some(meta) = self.store.group_metadata(&gid) else {
+                continue;
+            };
+            let mut g = Group::new(gid.clone(), now);
+            g.generation = meta.generation;
+            g.protocol_type = (!meta.protocol_type.is_empty()).then(|| meta.protocol_type.clone());
+            g.protocol = meta.protocol.clone();
+            g.leader = meta.leader.as_deref().map(MemberId::from);
+            for (seq, mm) in meta.members.iter().enumerate() {
+                let id = MemberId::from(mm.member_id.as_str());
+                let instance = mm.group_instance_id.as_deref().map(GroupInstanceId::from);
+                if let Some(i) = &instance {
+                    g.statics.insert(i.clone(), id.clone());
+                }
+                let protocols = g
+                    .protocol
+                    .iter()
+                    .map(|p| {
+                        crate::protocol::group::JoinProtocol::new(
+                            p.clone(),
+                            mm.subscription.clone(),
+                        )
+                    })
+                    .collect();
+                g.members.insert(
+                    id.clone(),
+                    Member {
+                        id,
+                        instance_id: instance,
+                        client_id: mm.client_id.as_str().into(),
+                        client_host: mm.client_host.clone(),
+                        session_timeout_ms: mm.session_timeout_ms,
+                        rebalance_timeout_ms: mm.rebalance_timeout_ms,
+                        protocols,
+                        assignment: mm.assignment.clone(),
+                        awaiting_join: None,
+                        awaiting_sync: None,
+                        deadline: now,
+                        timer_at: None,
+                        is_new: false,
+                        seq: seq as u64,
+                    },
+                );
+            }
+            g.next_seq = meta.members.len() as u64;
+            g.state = if g.members.is_empty() {
+                GroupState::Empty
+            } else {
+                GroupState::Stable
+            };
+            let members: Vec<MemberId> = g.members.keys().cloned().collect();
+            self.groups.insert(gid.clone(), g);
+            for m in members {
+                self.heartbeat_member(now, &gid, &m);
+            }
+        }
+    }
+
+    /// Gives up `partition`: its groups go Dead and are dropped, and their parked requests
+    /// are answered NOT_COORDINATOR.
+    pub fn unload_partition(&mut self, partition: u32) {
+        self.partitions.remove(&partition);
+        let mut gone: Vec<GroupId> = self
+            .groups
+            .keys()
+            .filter(|g| self.store.partition_of(g) == partition)
+            .cloned()
+            .collect();
+        gone.sort_unstable();
+        for gid in gone {
+            let Some(g) = self.groups.remove(&gid) else {
+                continue;
+            };
+            for m in g.ordered() {
+                if let Some(j) = m.awaiting_join {
+                    join_error(&mut self.out, j, ErrorCode::NotCoordinator, m.id.clone());
+                }
+                if let Some(s) = m.awaiting_sync {
+                    sync_error(&mut self.out, s, ErrorCode::NotCoordinator);
+                }
+            }
+        }
+    }
+}

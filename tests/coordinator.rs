@@ -1,0 +1,977 @@
+//! The group coordinator, one Kafka rule per test.
+
+use std::sync::Arc;
+
+use consumer_groups::coordinator::{
+    CoordinatorConfig, GroupCoordinator, GroupState, Request, RequestId, Response,
+};
+use consumer_groups::log::MemoryLog;
+use consumer_groups::offsets::{LogOffsetStore, OffsetCommit, OffsetStore};
+use consumer_groups::protocol::consumer::Subscription;
+use consumer_groups::protocol::group::{
+    HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, JoinProtocol, LeaveGroupRequest,
+    LeavingMember, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, SyncGroupResponse,
+};
+use consumer_groups::{
+    ErrorCode, Generation, GroupId, GroupInstanceId, MemberId, Offset, Timestamp, TopicPartition,
+};
+
+const G: &str = "group";
+
+struct H {
+    c: GroupCoordinator,
+    store: Arc<LogOffsetStore>,
+    log: Arc<MemoryLog>,
+    next: u64,
+}
+
+fn config() -> CoordinatorConfig {
+    CoordinatorConfig {
+        initial_rebalance_delay_ms: 0,
+        ..CoordinatorConfig::default()
+    }
+}
+
+fn subscription(topics: &[&str]) -> Vec<u8> {
+    Subscription::new(topics.iter().copied()).encode(1).unwrap()
+}
+
+fn protocols() -> Vec<JoinProtocol> {
+    vec![JoinProtocol::new("range", subscription(&["t"]))]
+}
+
+impl H {
+    fn new(config: CoordinatorConfig) -> H {
+        let log = Arc::new(MemoryLog::new(5));
+        let store = Arc::new(LogOffsetStore::new(log.clone()));
+        H {
+            c: GroupCoordinator::new(config, store.clone()),
+            store,
+            log,
+            next: 0,
+        }
+    }
+
+    fn send(&mut self, now: u64, r: Request) -> RequestId {
+        self.next += 1;
+        let id = RequestId(self.next);
+        self.c.handle(Timestamp(now), id, r);
+        id
+    }
+
+    fn drain(&mut self) -> Vec<(RequestId, Response)> {
+        std::iter::from_fn(|| self.c.poll_response()).collect()
+    }
+
+    fn answer(&mut self, id: RequestId) -> Option<Response> {
+        let all = self.drain();
+        let mut found = None;
+        for (rid, r) in all {
+            if rid == id {
+                assert!(found.is_none(), "two answers to {id:?}");
+                found = Some(r);
+            }
+        }
+        found
+    }
+
+    fn join_req(&self, member: &str, instance: Option<&str>) -> JoinGroupRequest {
+        let mut r = JoinGroupRequest::new(G, protocols());
+        r.member_id = MemberId::from(member);
+        r.group_instance_id = instance.map(GroupInstanceId::from);
+        r.session_timeout_ms = 10_000;
+        r.rebalance_timeout_ms = 60_000;
+        r.client_id = "client".into();
+        r
+    }
+
+    /// The first join of a new dynamic member: MEMBER_ID_REQUIRED with its id.
+    fn member_id(&mut self, now: u64) -> MemberId {
+        let id = self.send(now, Request::JoinGroup(self.join_req("", None)));
+        let Some(Response::JoinGroup(r)) = self.answer(id) else {
+            panic!("no answer")
+        };
+        assert_eq!(r.error, ErrorCode::MemberIdRequired);
+        r.member_id
+    }
+
+    fn rejoin(&mut self, now: u64, member: &MemberId) -> RequestId {
+        self.send(now, Request::JoinGroup(self.join_req(member, None)))
+    }
+
+    /// Joins as a new dynamic member: MEMBER_ID_REQUIRED, then the rejoin.
+    fn new_member(&mut self, now: u64) -> (MemberId, RequestId) {
+        let m = self.member_id(now);
+        let rejoin = self.rejoin(now, &m);
+        (m, rejoin)
+    }
+
+    /// Several new members: all get their ids first, then all rejoin, so one rebalance
+    /// takes them all in.
+    fn new_members(&mut self, now: u64, n: usize) -> Vec<(MemberId, RequestId)> {
+        let ids: Vec<MemberId> = (0..n).map(|_| self.member_id(now)).collect();
+        ids.into_iter()
+            .map(|m| {
+                let j = self.rejoin(now, &m);
+                (m, j)
+            })
+            .collect()
+    }
+
+    fn sync(
+        &mut self,
+        now: u64,
+        member: &MemberId,
+        generation: i32,
+        assign: Vec<(MemberId, Vec<u8>)>,
+    ) -> RequestId {
+        self.send(
+            now,
+            Request::SyncGroup(SyncGroupRequest {
+                group_id: G.into(),
+                generation: Generation(generation),
+                member_id: member.clone(),
+                group_instance_id: None,
+                protocol_type: Some("consumer".into()),
+                protocol_name: Some("range".into()),
+                assignments: assign,
+            }),
+        )
+    }
+
+    fn heartbeat(&mut self, now: u64, member: &MemberId, generation: i32) -> ErrorCode {
+        let id = self.send(
+            now,
+            Request::Heartbeat(HeartbeatRequest {
+                group_id: G.into(),
+                generation: Generation(generation),
+                member_id: member.clone(),
+                group_instance_id: None,
+            }),
+        );
+        match self.answer(id) {
+            Some(Response::Heartbeat(e)) => e,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn state(&self) -> Option<GroupState> {
+        self.c.group_state(G)
+    }
+}
+
+fn join_resp(r: Option<Response>) -> JoinGroupResponse {
+    match r {
+        Some(Response::JoinGroup(j)) => j,
+        other => panic!("expected a JoinGroup response, got {other:?}"),
+    }
+}
+
+fn sync_resp(r: Option<Response>) -> SyncGroupResponse {
+    match r {
+        Some(Response::SyncGroup(s)) => s,
+        other => panic!("expected a SyncGroup response, got {other:?}"),
+    }
+}
+
+/// Two dynamic members through a full rebalance to Stable; returns (leader, follower).
+fn stable_pair(h: &mut H) -> (MemberId, MemberId) {
+    let v = h.new_members(0, 2);
+    let ((a, ja), (b, jb)) = (v[0].clone(), v[1].clone());
+    // The join completes once both rejoined (no initial delay in this config).
+    let (ra, rb) = {
+        let all = h.drain();
+        let find = |id| all.iter().find(|(r, _)| *r == id).map(|(_, r)| r.clone());
+        (join_resp(find(ja)), join_resp(find(jb)))
+    };
+    assert_eq!(ra.generation, Generation(1));
+    assert_eq!(ra.leader, a);
+    let sa = h.sync(0, &a, 1, vec![(a.clone(), vec![1]), (b.clone(), vec![2])]);
+    let sb = h.sync(0, &b, 1, vec![]);
+    let all = h.drain();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().any(|(r, _)| *r == sa));
+    assert!(all.iter().any(|(r, _)| *r == sb));
+    assert_eq!(rb.members.len(), 0);
+    assert_eq!(h.state(), Some(GroupState::Stable));
+    (a, b)
+}
+
+#[test]
+fn join_of_new_dynamic_member_requires_member_id() {
+    let mut h = H::new(config());
+    let id = h.send(0, Request::JoinGroup(h.join_req("", None)));
+    let r = join_resp(h.answer(id));
+    assert_eq!(r.error, ErrorCode::MemberIdRequired);
+    assert!(r.member_id.starts_with("client-"), "{}", r.member_id);
+    assert_eq!(h.c.members(G).len(), 0, "pending, not yet a member");
+    // The same seed gives the same ids.
+    let mut again = H::new(config());
+    let id = again.send(0, Request::JoinGroup(again.join_req("", None)));
+    assert_eq!(join_resp(again.answer(id)).member_id, r.member_id);
+}
+
+#[test]
+fn first_rebalance_completes_when_all_members_have_joined() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    assert_eq!(h.c.generation(G), Some(Generation(1)));
+    assert_eq!(h.c.leader(G), Some(a.clone()));
+    assert_eq!(h.c.members(G), [a, b]);
+}
+
+#[test]
+fn the_leader_gets_every_members_metadata_and_followers_none() {
+    let mut h = H::new(config());
+    let v = h.new_members(0, 2);
+    let ((a, ja), (b, jb)) = (v[0].clone(), v[1].clone());
+    let all = h.drain();
+    let get = |id| join_resp(all.iter().find(|(r, _)| *r == id).map(|(_, r)| r.clone()));
+    let (ra, rb) = (get(ja), get(jb));
+    assert_eq!(ra.members.len(), 2);
+    assert_eq!(ra.members[0].member_id, a);
+    assert_eq!(ra.members[1].member_id, b);
+    assert_eq!(ra.members[0].metadata, subscription(&["t"]));
+    assert!(rb.members.is_empty());
+    assert_eq!(rb.leader, a);
+    assert_eq!(ra.protocol_name.as_deref(), Some("range"));
+    assert_eq!(ra.protocol_type.as_deref(), Some("consumer"));
+}
+
+#[test]
+fn initial_rebalance_delay_waits_and_extends_while_members_arrive() {
+    let mut h = H::new(CoordinatorConfig {
+        initial_rebalance_delay_ms: 3_000,
+        ..CoordinatorConfig::default()
+    });
+    let (_, ja) = h.new_member(0);
+    assert_eq!(h.c.poll_timeout(), Some(Timestamp(3_000)));
+    let (_, jb) = h.new_member(2_000);
+    h.c.handle_timeout(Timestamp(3_000));
+    // A member arrived during the delay: wait another delay.
+    assert!(h.drain().is_empty());
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    h.c.handle_timeout(Timestamp(5_999));
+    assert!(h.drain().is_empty());
+    h.c.handle_timeout(Timestamp(6_000));
+    let all = h.drain();
+    assert!(all.iter().any(|(r, _)| *r == ja));
+    assert!(all.iter().any(|(r, _)| *r == jb));
+    assert_eq!(h.state(), Some(GroupState::CompletingRebalance));
+}
+
+#[test]
+fn join_with_session_timeout_out_of_bounds_is_invalid() {
+    let mut h = H::new(config());
+    for t in [5_999, 1_800_001] {
+        let mut r = h.join_req("", None);
+        r.session_timeout_ms = t;
+        let id = h.send(0, Request::JoinGroup(r));
+        assert_eq!(
+            join_resp(h.answer(id)).error,
+            ErrorCode::InvalidSessionTimeout
+        );
+    }
+    let mut r = h.join_req("", None);
+    r.group_id = "".into();
+    let id = h.send(0, Request::JoinGroup(r));
+    assert_eq!(join_resp(h.answer(id)).error, ErrorCode::InvalidGroupId);
+    assert_eq!(h.state(), None, "refused joins leave no group behind");
+}
+
+#[test]
+fn join_with_unknown_member_id_is_refused() {
+    let mut h = H::new(config());
+    let id = h.send(0, Request::JoinGroup(h.join_req("ghost", None)));
+    assert_eq!(join_resp(h.answer(id)).error, ErrorCode::UnknownMemberId);
+    stable_pair(&mut h);
+    let id = h.send(0, Request::JoinGroup(h.join_req("ghost", None)));
+    assert_eq!(join_resp(h.answer(id)).error, ErrorCode::UnknownMemberId);
+}
+
+#[test]
+fn join_without_a_common_protocol_is_inconsistent() {
+    let mut h = H::new(config());
+    stable_pair(&mut h);
+    let mut r = h.join_req("", None);
+    r.protocols = vec![JoinProtocol::new("roundrobin", vec![])];
+    let id = h.send(0, Request::JoinGroup(r));
+    assert_eq!(
+        join_resp(h.answer(id)).error,
+        ErrorCode::InconsistentGroupProtocol
+    );
+    let mut r = h.join_req("", None);
+    r.protocol_type = "connect".into();
+    let id = h.send(0, Request::JoinGroup(r));
+    assert_eq!(
+        join_resp(h.answer(id)).error,
+        ErrorCode::InconsistentGroupProtocol
+    );
+    // An empty group refuses an empty protocol list.
+    let mut h = H::new(config());
+    let mut r = h.join_req("", None);
+    r.protocols.clear();
+    let id = h.send(0, Request::JoinGroup(r));
+    assert_eq!(
+        join_resp(h.answer(id)).error,
+        ErrorCode::InconsistentGroupProtocol
+    );
+}
+
+#[test]
+fn protocol_is_chosen_by_vote_of_preferences_all_members_support() {
+    let mut h = H::new(config());
+    let mut ra = h.join_req("", Some("a"));
+    ra.protocols = vec![
+        JoinProtocol::new("sticky", vec![]),
+        JoinProtocol::new("range", vec![]),
+    ];
+    let mut rb = h.join_req("", Some("b"));
+    rb.protocols = vec![
+        JoinProtocol::new("range", vec![]),
+        JoinProtocol::new("sticky", vec![]),
+    ];
+    let mut rc = h.join_req("", Some("c"));
+    rc.protocols = vec![
+        JoinProtocol::new("range", vec![]),
+        JoinProtocol::new("sticky", vec![]),
+    ];
+    let ia = h.send(0, Request::JoinGroup(ra));
+    h.send(0, Request::JoinGroup(rb));
+    h.send(0, Request::JoinGroup(rc));
+    // Static members join without MEMBER_ID_REQUIRED; with no initial delay the first join
+    // completes alone, then the others trigger the next rebalance.
+    let all = h.drain();
+    let first = join_resp(all.iter().find(|(r, _)| *r == ia).map(|(_, r)| r.clone()));
+    assert_eq!(first.protocol_name.as_deref(), Some("sticky"));
+}
+
+#[test]
+fn group_max_size_refuses_the_members_that_join_last() {
+    let mut h = H::new(CoordinatorConfig {
+        max_group_size: 2,
+        ..config()
+    });
+    stable_pair(&mut h);
+    let id = h.send(0, Request::JoinGroup(h.join_req("", None)));
+    assert_eq!(
+        join_resp(h.answer(id)).error,
+        ErrorCode::GroupMaxSizeReached
+    );
+    assert_eq!(h.c.members(G).len(), 2);
+}
+
+#[test]
+fn heartbeat_rules_follow_the_group_state() {
+    let mut h = H::new(config());
+    assert_eq!(h.heartbeat(0, &"x".into(), 0), ErrorCode::UnknownMemberId);
+    let v = h.new_members(0, 2);
+    let ((a, ja), (b, _)) = (v[0].clone(), v[1].clone());
+    let _ = h.answer(ja);
+    // CompletingRebalance: accepted.
+    assert_eq!(h.state(), Some(GroupState::CompletingRebalance));
+    assert_eq!(h.heartbeat(0, &a, 1), ErrorCode::None);
+    assert_eq!(h.heartbeat(0, &a, 0), ErrorCode::IllegalGeneration);
+    assert_eq!(
+        h.heartbeat(0, &"ghost".into(), 1),
+        ErrorCode::UnknownMemberId
+    );
+    h.sync(0, &a, 1, vec![]);
+    h.drain();
+    assert_eq!(h.state(), Some(GroupState::Stable));
+    assert_eq!(h.heartbeat(1, &b, 1), ErrorCode::None);
+    // A third member triggers a rebalance: heartbeats say so.
+    h.new_member(2);
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    assert_eq!(h.heartbeat(3, &b, 1), ErrorCode::RebalanceInProgress);
+}
+
+#[test]
+fn heartbeat_during_completing_rebalance_is_accepted() {
+    let mut h = H::new(config());
+    let (a, _) = h.new_member(0);
+    h.drain();
+    assert_eq!(h.state(), Some(GroupState::CompletingRebalance));
+    assert_eq!(h.heartbeat(5, &a, 1), ErrorCode::None);
+}
+
+#[test]
+fn a_missed_session_deadline_removes_the_member_and_rebalances() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    // a keeps heartbeating, b falls silent; its session is 10 s from its last sync.
+    for t in (1_000..=10_000).step_by(1_000) {
+        assert_eq!(h.heartbeat(t, &a, 1), ErrorCode::None);
+        h.c.handle_timeout(Timestamp(t));
+    }
+    assert_eq!(h.c.members(G), std::slice::from_ref(&a));
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    assert_eq!(h.heartbeat(10_001, &b, 1), ErrorCode::UnknownMemberId);
+    assert_eq!(h.heartbeat(10_001, &a, 1), ErrorCode::RebalanceInProgress);
+    let rejoin = h.send(10_002, Request::JoinGroup(h.join_req(&a, None)));
+    let r = join_resp(h.answer(rejoin));
+    assert_eq!(r.generation, Generation(2));
+    assert_eq!(r.members.len(), 1);
+}
+
+#[test]
+fn spurious_timeouts_change_nothing() {
+    let mut h = H::new(config());
+    let (a, _) = stable_pair(&mut h);
+    for t in [0, 1, 5_000, 9_999] {
+        h.c.handle_timeout(Timestamp(t));
+    }
+    assert!(h.drain().is_empty());
+    assert_eq!(h.state(), Some(GroupState::Stable));
+    assert_eq!(h.heartbeat(9_999, &a, 1), ErrorCode::None);
+}
+
+#[test]
+fn sync_of_a_follower_waits_for_the_leader_and_missing_members_get_empty_assignments() {
+    let mut h = H::new(config());
+    let v = h.new_members(0, 2);
+    let (a, b) = (v[0].0.clone(), v[1].0.clone());
+    h.drain();
+    let sb = h.sync(0, &b, 1, vec![]);
+    assert!(h.drain().is_empty(), "parked until the leader syncs");
+    let sa = h.sync(0, &a, 1, vec![(a.clone(), vec![7])]);
+    let all = h.drain();
+    let get = |id| sync_resp(all.iter().find(|(r, _)| *r == id).map(|(_, r)| r.clone()));
+    assert_eq!(get(sa).assignment, [7]);
+    assert_eq!(get(sb).assignment, Vec::<u8>::new());
+    assert_eq!(get(sb).error, ErrorCode::None);
+    // The assignment was stored before anyone was answered.
+    let meta = h.store.group_metadata(&GroupId::from(G)).unwrap();
+    assert_eq!(meta.generation, 1);
+    assert_eq!(meta.members.len(), 2);
+    assert_eq!(meta.members[0].assignment, [7]);
+    // A later sync in Stable returns the stored assignment.
+    let again = h.sync(1, &a, 1, vec![]);
+    assert_eq!(sync_resp(h.answer(again)).assignment, [7]);
+}
+
+#[test]
+fn sync_errors_follow_kafka() {
+    let mut h = H::new(config());
+    let (a, _) = stable_pair(&mut h);
+    let id = h.sync(0, &"ghost".into(), 1, vec![]);
+    assert_eq!(sync_resp(h.answer(id)).error, ErrorCode::UnknownMemberId);
+    let id = h.sync(0, &a, 7, vec![]);
+    assert_eq!(sync_resp(h.answer(id)).error, ErrorCode::IllegalGeneration);
+    let id = h.send(
+        0,
+        Request::SyncGroup(SyncGroupRequest {
+            group_id: G.into(),
+            generation: Generation(1),
+            member_id: a.clone(),
+            group_instance_id: None,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("roundrobin".into()),
+            assignments: vec![],
+        }),
+    );
+    assert_eq!(
+        sync_resp(h.answer(id)).error,
+        ErrorCode::InconsistentGroupProtocol
+    );
+    h.new_member(1);
+    let id = h.sync(1, &a, 1, vec![]);
+    assert_eq!(
+        sync_resp(h.answer(id)).error,
+        ErrorCode::RebalanceInProgress
+    );
+}
+
+#[test]
+fn members_that_never_sync_are_removed_after_the_rebalance_timeout() {
+    let mut h = H::new(config());
+    let v = h.new_members(0, 2);
+    let (a, b) = (v[0].0.clone(), v[1].0.clone());
+    h.drain();
+    h.sync(0, &a, 1, vec![]);
+    h.drain();
+    // b never syncs; it keeps heartbeating, but the pending-sync deadline (60 s) removes it.
+    for t in (5_000..=60_000).step_by(5_000) {
+        h.heartbeat(t, &a, 1);
+        h.heartbeat(t, &b, 1);
+        h.c.handle_timeout(Timestamp(t));
+    }
+    assert_eq!(h.c.members(G), [a]);
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+}
+
+#[test]
+fn leave_group_removes_members_in_a_batch_with_per_member_errors() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    let id = h.send(
+        0,
+        Request::LeaveGroup(LeaveGroupRequest {
+            group_id: G.into(),
+            members: vec![
+                LeavingMember {
+                    member_id: a.clone(),
+                    group_instance_id: None,
+                    reason: None,
+                },
+                LeavingMember {
+                    member_id: "ghost".into(),
+                    group_instance_id: None,
+                    reason: None,
+                },
+                LeavingMember {
+                    member_id: "".into(),
+                    group_instance_id: Some("nobody".into()),
+                    reason: None,
+                },
+            ],
+        }),
+    );
+    let Some(Response::LeaveGroup(r)) = h.answer(id) else {
+        panic!()
+    };
+    assert_eq!(r.error, ErrorCode::None);
+    let codes: Vec<ErrorCode> = r.members.iter().map(|(_, e)| *e).collect();
+    assert_eq!(
+        codes,
+        [
+            ErrorCode::None,
+            ErrorCode::UnknownMemberId,
+            ErrorCode::UnknownMemberId
+        ]
+    );
+    assert_eq!(h.c.members(G), std::slice::from_ref(&b));
+    assert_eq!(h.c.leader(G), Some(b));
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+}
+
+#[test]
+fn the_last_member_leaving_empties_the_group_and_stores_it() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    let leave = |m: &MemberId| LeavingMember {
+        member_id: m.clone(),
+        group_instance_id: None,
+        reason: None,
+    };
+    h.send(
+        50,
+        Request::LeaveGroup(LeaveGroupRequest {
+            group_id: G.into(),
+            members: vec![leave(&a), leave(&b)],
+        }),
+    );
+    h.drain();
+    assert_eq!(h.state(), Some(GroupState::Empty));
+    assert_eq!(h.c.generation(G), Some(Generation(2)));
+    let meta = h.store.group_metadata(&GroupId::from(G)).unwrap();
+    assert!(meta.members.is_empty());
+    assert_eq!(meta.current_state_timestamp, Some(50));
+}
+
+fn static_join(h: &mut H, now: u64, instance: &str) -> RequestId {
+    let r = h.join_req("", Some(instance));
+    h.send(now, Request::JoinGroup(r))
+}
+
+#[test]
+fn static_member_rejoin_in_stable_group_skips_rebalance() {
+    let mut h = H::new(config());
+    let j = static_join(&mut h, 0, "i-1");
+    let first = join_resp(h.answer(j));
+    assert_eq!(
+        first.error,
+        ErrorCode::None,
+        "static members need no member id round"
+    );
+    let old = first.member_id.clone();
+    let s = h.sync(0, &old, 1, vec![(old.clone(), vec![9])]);
+    assert_eq!(sync_resp(h.answer(s)).assignment, [9]);
+    // The instance restarts and joins without its member id.
+    let j = static_join(&mut h, 10, "i-1");
+    let r = join_resp(h.answer(j));
+    assert_eq!(r.error, ErrorCode::None);
+    assert_ne!(r.member_id, old);
+    assert_eq!(r.generation, Generation(1), "no rebalance");
+    assert!(
+        r.skip_assignment,
+        "the leader was replaced: it must not reassign (KIP-814)"
+    );
+    assert_eq!(r.leader, r.member_id);
+    assert_eq!(h.state(), Some(GroupState::Stable));
+    // The old member id is fenced; the new one inherits the assignment.
+    let hb = h.send(
+        11,
+        Request::Heartbeat(HeartbeatRequest {
+            group_id: G.into(),
+            generation: Generation(1),
+            member_id: old.clone(),
+            group_instance_id: Some("i-1".into()),
+        }),
+    );
+    assert_eq!(
+        h.answer(hb),
+        Some(Response::Heartbeat(ErrorCode::FencedInstanceId))
+    );
+    let s = h.sync(12, &r.member_id, 1, vec![]);
+    assert_eq!(sync_resp(h.answer(s)).assignment, [9]);
+    let meta = h.store.group_metadata(&GroupId::from(G)).unwrap();
+    assert_eq!(meta.members[0].member_id, r.member_id.to_string());
+}
+
+#[test]
+fn static_member_rejoin_in_completing_rebalance_forces_a_rebalance() {
+    let mut h = H::new(config());
+    let j = static_join(&mut h, 0, "i-1");
+    let first = join_resp(h.answer(j));
+    assert_eq!(h.state(), Some(GroupState::CompletingRebalance));
+    let j2 = static_join(&mut h, 1, "i-1");
+    let r = join_resp(h.answer(j2));
+    assert_ne!(r.member_id, first.member_id);
+    assert_eq!(r.generation, Generation(2), "a new rebalance ran");
+}
+
+#[test]
+fn static_members_are_kept_when_they_miss_a_rebalance() {
+    let mut h = H::new(config());
+    let j1 = static_join(&mut h, 0, "i-1");
+    let a = join_resp(h.answer(j1)).member_id;
+    h.sync(0, &a, 1, vec![]);
+    h.drain();
+    // A dynamic member joins; the static one does not rejoin before the rebalance timeout.
+    let (b, _) = h.new_member(1);
+    for t in (5_000..=60_000).step_by(5_000) {
+        // Heartbeats keep the static member's session alive; they don't make it rejoin.
+        assert_eq!(h.heartbeat(t, &a, 1), ErrorCode::RebalanceInProgress);
+        h.c.handle_timeout(Timestamp(t));
+    }
+    h.c.handle_timeout(Timestamp(1 + 60_000));
+    let all = h.drain();
+    assert!(!all.is_empty());
+    let members = h.c.members(G);
+    assert!(members.contains(&a), "static member kept");
+    assert!(members.contains(&b));
+    assert_eq!(h.c.generation(G), Some(Generation(2)));
+}
+
+#[test]
+fn a_pending_member_that_never_rejoins_lapses() {
+    let mut h = H::new(config());
+    let id = h.send(0, Request::JoinGroup(h.join_req("", None)));
+    let pending = join_resp(h.answer(id)).member_id;
+    h.c.handle_timeout(Timestamp(10_000));
+    let id = h.send(10_001, Request::JoinGroup(h.join_req(&pending, None)));
+    assert_eq!(join_resp(h.answer(id)).error, ErrorCode::UnknownMemberId);
+}
+
+fn commit_req(member: &MemberId, generation: i32, offset: i64) -> Request {
+    Request::OffsetCommit(OffsetCommitRequest {
+        group_id: G.into(),
+        generation: Generation(generation),
+        member_id: member.clone(),
+        group_instance_id: None,
+        retention_ms: None,
+        offsets: vec![OffsetCommit::new(
+            TopicPartition::new("t", 0),
+            Offset(offset),
+        )],
+    })
+}
+
+fn commit_code(h: &mut H, now: u64, r: Request) -> ErrorCode {
+    let id = h.send(now, r);
+    match h.answer(id) {
+        Some(Response::OffsetCommit(c)) => c.partitions[0].1,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn offset_commits_are_validated_as_kafka_does() {
+    let mut h = H::new(config());
+    // A group that only stores offsets: generation -1 and no member id.
+    assert_eq!(
+        commit_code(&mut h, 0, commit_req(&"".into(), -1, 5)),
+        ErrorCode::None
+    );
+    assert_eq!(h.state(), Some(GroupState::Empty));
+    // Unknown group with a generation: a stale member.
+    let mut other = H::new(config());
+    assert_eq!(
+        commit_code(&mut other, 0, commit_req(&"m".into(), 3, 5)),
+        ErrorCode::IllegalGeneration
+    );
+    let v = h.new_members(0, 2);
+    let a = v[0].0.clone();
+    h.drain();
+    assert_eq!(h.state(), Some(GroupState::CompletingRebalance));
+    assert_eq!(
+        commit_code(&mut h, 0, commit_req(&a, 1, 6)),
+        ErrorCode::RebalanceInProgress
+    );
+    h.sync(0, &a, 1, vec![]);
+    h.drain();
+    assert_eq!(
+        commit_code(&mut h, 1, commit_req(&a, 1, 7)),
+        ErrorCode::None
+    );
+    assert_eq!(
+        commit_code(&mut h, 1, commit_req(&a, 0, 8)),
+        ErrorCode::IllegalGeneration
+    );
+    assert_eq!(
+        commit_code(&mut h, 1, commit_req(&"ghost".into(), 1, 8)),
+        ErrorCode::UnknownMemberId
+    );
+    assert_eq!(
+        commit_code(&mut h, 1, commit_req(&"".into(), -1, 8)),
+        ErrorCode::UnknownMemberId,
+        "only members commit to a group with members"
+    );
+    let id = h.send(
+        2,
+        Request::OffsetFetch(OffsetFetchRequest {
+            group_id: G.into(),
+            partitions: None,
+            require_stable: true,
+        }),
+    );
+    let Some(Response::OffsetFetch(f)) = h.answer(id) else {
+        panic!()
+    };
+    assert_eq!(f.partitions.len(), 1);
+    assert_eq!(
+        f.partitions[0].1.as_ref().unwrap().as_ref().unwrap().offset,
+        Offset(7)
+    );
+}
+
+#[test]
+fn a_commit_from_a_stable_member_extends_its_session() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    // Only commits, no heartbeats, keep a alive past its 10 s session.
+    for t in (4_000..=20_000).step_by(4_000) {
+        assert_eq!(
+            commit_code(&mut h, t, commit_req(&a, 1, t as i64)),
+            ErrorCode::None
+        );
+        h.heartbeat(t, &b, 1);
+        h.c.handle_timeout(Timestamp(t));
+    }
+    assert_eq!(h.c.members(G).len(), 2);
+    assert_eq!(h.state(), Some(GroupState::Stable));
+}
+
+#[test]
+fn requests_for_groups_of_partitions_not_owned_get_not_coordinator() {
+    let log = Arc::new(MemoryLog::new(5));
+    let store = Arc::new(LogOffsetStore::new(log));
+    let p = store.partition_of(&GroupId::from(G));
+    let mut c = GroupCoordinator::new(
+        CoordinatorConfig {
+            owned_partitions: Some(vec![(p + 1) % 5]),
+            ..config()
+        },
+        store,
+    );
+    c.handle(
+        Timestamp(0),
+        RequestId(1),
+        Request::JoinGroup(JoinGroupRequest::new(G, protocols())),
+    );
+    let Some((_, Response::JoinGroup(r))) = c.poll_response() else {
+        panic!()
+    };
+    assert_eq!(r.error, ErrorCode::NotCoordinator);
+    c.handle(
+        Timestamp(0),
+        RequestId(2),
+        Request::FindCoordinator(G.into()),
+    );
+    let Some((_, Response::FindCoordinator(f))) = c.poll_response() else {
+        panic!()
+    };
+    assert_eq!((f.error, f.partition), (ErrorCode::NotCoordinator, p));
+    c.begin_loading(p);
+    c.handle(
+        Timestamp(0),
+        RequestId(3),
+        Request::JoinGroup(JoinGroupRequest::new(G, protocols())),
+    );
+    let Some((_, Response::JoinGroup(r))) = c.poll_response() else {
+        panic!()
+    };
+    assert_eq!(r.error, ErrorCode::CoordinatorLoadInProgress);
+    c.handle(
+        Timestamp(0),
+        RequestId(4),
+        Request::Heartbeat(HeartbeatRequest {
+            group_id: G.into(),
+            generation: Generation(1),
+            member_id: "m".into(),
+            group_instance_id: None,
+        }),
+    );
+    assert_eq!(
+        c.poll_response(),
+        Some((RequestId(4), Response::Heartbeat(ErrorCode::None)))
+    );
+}
+
+#[test]
+fn a_new_coordinator_loading_the_partition_resumes_the_group() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    assert_eq!(
+        commit_code(&mut h, 5, commit_req(&a, 1, 42)),
+        ErrorCode::None
+    );
+    let p = h.store.partition_of(&GroupId::from(G));
+    // The first coordinator dies; a second replays the log.
+    let store = Arc::new(LogOffsetStore::new(h.log.clone()));
+    store.load(p).unwrap();
+    let mut c = GroupCoordinator::new(config(), store.clone());
+    c.load_partition(Timestamp(100), p);
+    let mut h2 = H {
+        c,
+        store,
+        log: h.log.clone(),
+        next: 100,
+    };
+    assert_eq!(h2.state(), Some(GroupState::Stable));
+    assert_eq!(h2.c.generation(G), Some(Generation(1)));
+    assert_eq!(h2.c.members(G), [a.clone(), b.clone()]);
+    assert_eq!(h2.heartbeat(200, &a, 1), ErrorCode::None);
+    let s = h2.sync(200, &a, 1, vec![]);
+    assert_eq!(sync_resp(h2.answer(s)).assignment, [1]);
+    assert_eq!(
+        commit_code(&mut h2, 300, commit_req(&b, 1, 43)),
+        ErrorCode::None
+    );
+    // Sessions run from the load: b stops heartbeating and is gone 10 s after its commit.
+    for t in (1_000..=11_000).step_by(1_000) {
+        h2.heartbeat(t, &a, 1);
+        h2.c.handle_timeout(Timestamp(t));
+    }
+    assert_eq!(h2.c.members(G), [a]);
+}
+
+#[test]
+fn delete_groups_refuses_groups_with_members() {
+    let mut h = H::new(config());
+    stable_pair(&mut h);
+    let id = h.send(
+        0,
+        Request::DeleteGroups(vec![G.into(), "nothing".into(), "".into()]),
+    );
+    let Some(Response::DeleteGroups(r)) = h.answer(id) else {
+        panic!()
+    };
+    let codes: Vec<ErrorCode> = r.iter().map(|(_, e)| *e).collect();
+    assert_eq!(
+        codes,
+        [
+            ErrorCode::NonEmptyGroup,
+            ErrorCode::GroupIdNotFound,
+            ErrorCode::InvalidGroupId
+        ]
+    );
+    let mut h = H::new(config());
+    commit_code(&mut h, 0, commit_req(&"".into(), -1, 1));
+    let id = h.send(0, Request::DeleteGroups(vec![G.into()]));
+    let Some(Response::DeleteGroups(r)) = h.answer(id) else {
+        panic!()
+    };
+    assert_eq!(r[0].1, ErrorCode::None);
+    assert_eq!(h.state(), None);
+    assert!(h.store.list_groups().is_empty());
+}
+
+#[test]
+fn offset_delete_refuses_topics_the_group_subscribes_to() {
+    let mut h = H::new(config());
+    let (a, _) = stable_pair(&mut h);
+    let id = h.send(
+        0,
+        Request::OffsetCommit(OffsetCommitRequest {
+            group_id: G.into(),
+            generation: Generation(1),
+            member_id: a.clone(),
+            group_instance_id: None,
+            retention_ms: None,
+            offsets: vec![
+                OffsetCommit::new(TopicPartition::new("t", 0), Offset(1)),
+                OffsetCommit::new(TopicPartition::new("old", 0), Offset(1)),
+            ],
+        }),
+    );
+    h.answer(id);
+    let id = h.send(
+        0,
+        Request::OffsetDelete {
+            group_id: G.into(),
+            partitions: vec![TopicPartition::new("t", 0), TopicPartition::new("old", 0)],
+        },
+    );
+    let Some(Response::OffsetDelete { error, partitions }) = h.answer(id) else {
+        panic!()
+    };
+    assert_eq!(error, ErrorCode::None);
+    assert!(partitions.contains(&(TopicPartition::new("old", 0), ErrorCode::None)));
+    assert!(partitions.contains(&(
+        TopicPartition::new("t", 0),
+        ErrorCode::GroupSubscribedToTopic
+    )));
+}
+
+#[test]
+fn describe_and_list_show_the_group() {
+    let mut h = H::new(config());
+    let (a, _) = stable_pair(&mut h);
+    let id = h.send(0, Request::DescribeGroups(vec![G.into(), "none".into()]));
+    let Some(Response::DescribeGroups(d)) = h.answer(id) else {
+        panic!()
+    };
+    assert_eq!(d[0].state, "Stable");
+    assert_eq!(d[0].protocol, "range");
+    assert_eq!(d[0].members[0].member_id, a);
+    assert_eq!(d[0].members[0].assignment, [1]);
+    assert_eq!(d[1].state, "Dead");
+    let id = h.send(0, Request::ListGroups);
+    let Some(Response::ListGroups { error, groups }) = h.answer(id) else {
+        panic!()
+    };
+    assert_eq!(error, ErrorCode::None);
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].protocol_type, "consumer");
+}
+
+/// Invariant 5: the same inputs at the same times give the same outputs.
+#[test]
+fn the_same_inputs_give_the_same_outputs() {
+    fn run() -> Vec<String> {
+        let mut h = H::new(CoordinatorConfig {
+            initial_rebalance_delay_ms: 3_000,
+            ..CoordinatorConfig::default()
+        });
+        let mut out = Vec::new();
+        let mut members = Vec::new();
+        for i in 0..5 {
+            let (m, _) = h.new_member(i * 100);
+            members.push(m);
+        }
+        assert_eq!(h.c.poll_timeout(), Some(Timestamp(3_000)));
+        h.c.handle_timeout(Timestamp(10_000));
+        out.extend(h.drain().iter().map(|r| format!("{r:?}")));
+        for (i, m) in members.iter().enumerate() {
+            h.sync(10_000 + i as u64, m, 1, vec![(m.clone(), vec![i as u8])]);
+        }
+        h.c.handle_timeout(Timestamp(100_000));
+        out.extend(h.drain().iter().map(|r| format!("{r:?}")));
+        out
+    }
+    let first = run();
+    assert!(first.len() > 5);
+    assert_eq!(first, run());
+}
