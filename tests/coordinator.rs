@@ -975,3 +975,345 @@ fn the_same_inputs_give_the_same_outputs() {
     assert!(first.len() > 5);
     assert_eq!(first, run());
 }
+
+// ---- Every request type in every group state ----------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+enum Fixture {
+    NoGroup,
+    Empty,
+    Preparing,
+    Completing,
+    Stable,
+}
+
+/// A group in the fixture's state and a member the requests speak as (with its generation).
+fn fixture(f: Fixture) -> (H, MemberId, i32) {
+    let mut h = H::new(config());
+    match f {
+        Fixture::NoGroup => (h, "client-gone".into(), 1),
+        Fixture::Empty => {
+            let (a, b) = stable_pair(&mut h);
+            let leave = |m: &MemberId| LeavingMember {
+                member_id: m.clone(),
+                group_instance_id: None,
+                reason: None,
+            };
+            h.send(
+                0,
+                Request::LeaveGroup(LeaveGroupRequest {
+                    group_id: G.into(),
+                    members: vec![leave(&a), leave(&b)],
+                }),
+            );
+            h.drain();
+            assert_eq!(h.state(), Some(GroupState::Empty));
+            (h, b, 2)
+        }
+        Fixture::Preparing => {
+            let (_, b) = stable_pair(&mut h);
+            h.new_member(0);
+            h.drain();
+            assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+            (h, b, 1)
+        }
+        Fixture::Completing => {
+            let v = h.new_members(0, 2);
+            h.drain();
+            assert_eq!(h.state(), Some(GroupState::CompletingRebalance));
+            (h, v[1].0.clone(), 1)
+        }
+        Fixture::Stable => {
+            let (_, b) = stable_pair(&mut h);
+            (h, b, 1)
+        }
+    }
+}
+
+/// The outcome of one request: an error code's name, or "parked".
+fn outcome(h: &mut H, r: Request) -> String {
+    let id = h.send(1, r);
+    let Some(resp) = h.answer(id) else {
+        return "parked".into();
+    };
+    let code = match resp {
+        Response::JoinGroup(j) => j.error,
+        Response::SyncGroup(s) => s.error,
+        Response::Heartbeat(e) => e,
+        Response::LeaveGroup(l) => {
+            if l.error == ErrorCode::None {
+                l.members[0].1
+            } else {
+                l.error
+            }
+        }
+        Response::OffsetCommit(c) => c.partitions[0].1,
+        Response::OffsetFetch(f) => f.error,
+        Response::DeleteGroups(d) => d[0].1,
+        other => panic!("{other:?}"),
+    };
+    code.name().to_string()
+}
+
+#[test]
+fn every_request_in_every_state_gets_kafkas_answer() {
+    use Fixture::*;
+    let states = [NoGroup, Empty, Preparing, Completing, Stable];
+    type Make = fn(&H, &MemberId, i32) -> Request;
+    let requests: [(&str, Make, [&str; 5]); 9] = [
+        (
+            "JoinGroup without member id",
+            |h, _, _| Request::JoinGroup(h.join_req("", None)),
+            ["MEMBER_ID_REQUIRED"; 5],
+        ),
+        (
+            "JoinGroup as the member",
+            |h, m, _| Request::JoinGroup(h.join_req(m, None)),
+            [
+                "UNKNOWN_MEMBER_ID",
+                "UNKNOWN_MEMBER_ID",
+                "parked",
+                "NONE",
+                "NONE",
+            ],
+        ),
+        (
+            "SyncGroup",
+            |_, m, g| {
+                Request::SyncGroup(SyncGroupRequest {
+                    group_id: G.into(),
+                    generation: Generation(g),
+                    member_id: m.clone(),
+                    group_instance_id: None,
+                    protocol_type: None,
+                    protocol_name: None,
+                    assignments: vec![],
+                })
+            },
+            [
+                "UNKNOWN_MEMBER_ID",
+                "UNKNOWN_MEMBER_ID",
+                "REBALANCE_IN_PROGRESS",
+                "parked",
+                "NONE",
+            ],
+        ),
+        (
+            "Heartbeat",
+            |_, m, g| {
+                Request::Heartbeat(HeartbeatRequest {
+                    group_id: G.into(),
+                    generation: Generation(g),
+                    member_id: m.clone(),
+                    group_instance_id: None,
+                })
+            },
+            [
+                "UNKNOWN_MEMBER_ID",
+                "UNKNOWN_MEMBER_ID",
+                "REBALANCE_IN_PROGRESS",
+                "NONE",
+                "NONE",
+            ],
+        ),
+        (
+            "LeaveGroup",
+            |_, m, _| {
+                Request::LeaveGroup(LeaveGroupRequest {
+                    group_id: G.into(),
+                    members: vec![LeavingMember {
+                        member_id: m.clone(),
+                        group_instance_id: None,
+                        reason: None,
+                    }],
+                })
+            },
+            [
+                "UNKNOWN_MEMBER_ID",
+                "UNKNOWN_MEMBER_ID",
+                "NONE",
+                "NONE",
+                "NONE",
+            ],
+        ),
+        (
+            "OffsetCommit as the member",
+            |_, m, g| commit_req(m, g, 1),
+            [
+                "ILLEGAL_GENERATION",
+                "UNKNOWN_MEMBER_ID",
+                "NONE",
+                "REBALANCE_IN_PROGRESS",
+                "NONE",
+            ],
+        ),
+        (
+            "OffsetCommit standalone",
+            |_, _, _| commit_req(&"".into(), -1, 1),
+            [
+                "NONE",
+                "NONE",
+                "UNKNOWN_MEMBER_ID",
+                "UNKNOWN_MEMBER_ID",
+                "UNKNOWN_MEMBER_ID",
+            ],
+        ),
+        (
+            "OffsetFetch",
+            |_, _, _| {
+                Request::OffsetFetch(OffsetFetchRequest {
+                    group_id: G.into(),
+                    partitions: None,
+                    require_stable: false,
+                })
+            },
+            ["NONE"; 5],
+        ),
+        (
+            "DeleteGroups",
+            |_, _, _| Request::DeleteGroups(vec![G.into()]),
+            [
+                "GROUP_ID_NOT_FOUND",
+                "NONE",
+                "NON_EMPTY_GROUP",
+                "NON_EMPTY_GROUP",
+                "NON_EMPTY_GROUP",
+            ],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, make, expected) in requests {
+        for (state, want) in states.iter().zip(expected) {
+            let (mut h, m, g) = fixture(*state);
+            let r = make(&h, &m, g);
+            let got = outcome(&mut h, r);
+            if got != want {
+                wrong.push(format!("{name} in {state:?}: got {got}, want {want}"));
+            }
+            h.c.check_consistency().unwrap();
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+// ---- Hostile input ------------------------------------------------------------------------
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Join(usize, Option<usize>, i32, bool),
+        Sync(usize, i32, bool),
+        Heartbeat(usize, i32),
+        Leave(usize, Option<usize>),
+        Commit(usize, i32),
+        Delete,
+        Time(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (
+                0usize..8,
+                prop::option::of(0usize..3),
+                prop_oneof![Just(10_000), any::<i32>()],
+                any::<bool>()
+            )
+                .prop_map(|(m, i, s, p)| Op::Join(m, i, s, p)),
+            (0usize..8, -1i32..4, any::<bool>()).prop_map(|(m, g, a)| Op::Sync(m, g, a)),
+            (0usize..8, -1i32..4).prop_map(|(m, g)| Op::Heartbeat(m, g)),
+            (0usize..8, prop::option::of(0usize..3)).prop_map(|(m, i)| Op::Leave(m, i)),
+            (0usize..8, -1i32..4).prop_map(|(m, g)| Op::Commit(m, g)),
+            Just(Op::Delete),
+            (0u64..20_000).prop_map(Op::Time),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Invariant 6: no input, however malformed or ill-timed, panics; every request is
+        /// answered at most once; the coordinator stays consistent.
+        #[test]
+        fn no_sequence_of_requests_breaks_the_coordinator(ops in prop::collection::vec(op(), 1..80)) {
+            let mut h = H::new(CoordinatorConfig { initial_rebalance_delay_ms: 500, ..config() });
+            // Ids the members may speak as: learned ones, plus junk.
+            let mut ids: Vec<MemberId> = vec![
+                "".into(),
+                "junk".into(),
+                MemberId::from("x".repeat(40_000)),
+            ];
+            let mut now = 0u64;
+            let mut answered = std::collections::HashSet::new();
+            for op in ops {
+                let pick = |ids: &Vec<MemberId>, m: usize| ids[m % ids.len()].clone();
+                let req = match op {
+                    Op::Join(m, i, session, bad_protocol) => {
+                        let mut r = h.join_req(&pick(&ids, m), i.map(|i| ["s1", "s2", ""][i]));
+                        r.session_timeout_ms = session;
+                        if bad_protocol {
+                            r.protocols = vec![JoinProtocol::new("other", vec![0xff; 3])];
+                        }
+                        Some(Request::JoinGroup(r))
+                    }
+                    Op::Sync(m, g, assign) => {
+                        let member = pick(&ids, m);
+                        let assignments = if assign {
+                            ids.iter().map(|id| (id.clone(), vec![1, 2])).collect()
+                        } else {
+                            vec![]
+                        };
+                        Some(Request::SyncGroup(SyncGroupRequest {
+                            group_id: G.into(),
+                            generation: Generation(g),
+                            member_id: member,
+                            group_instance_id: None,
+                            protocol_type: None,
+                            protocol_name: None,
+                            assignments,
+                        }))
+                    }
+                    Op::Heartbeat(m, g) => Some(Request::Heartbeat(HeartbeatRequest {
+                        group_id: G.into(),
+                        generation: Generation(g),
+                        member_id: pick(&ids, m),
+                        group_instance_id: None,
+                    })),
+                    Op::Leave(m, i) => Some(Request::LeaveGroup(LeaveGroupRequest {
+                        group_id: G.into(),
+                        members: vec![LeavingMember {
+                            member_id: pick(&ids, m),
+                            group_instance_id: i.map(|i| GroupInstanceId::from(["s1", "s2", ""][i])),
+                            reason: None,
+                        }],
+                    })),
+                    Op::Commit(m, g) => Some(commit_req(&pick(&ids, m), g, 5)),
+                    Op::Delete => Some(Request::DeleteGroups(vec![G.into()])),
+                    Op::Time(dt) => {
+                        now += dt;
+                        h.c.handle_timeout(Timestamp(now));
+                        None
+                    }
+                };
+                if let Some(req) = req {
+                    h.next += 1;
+                    let id = RequestId(h.next);
+                    h.c.handle(Timestamp(now), id, req);
+                }
+                for (rid, resp) in h.drain() {
+                    prop_assert!(answered.insert(rid), "{rid:?} answered twice");
+                    if let Response::JoinGroup(j) = &resp {
+                        if !j.member_id.is_empty() && !ids.contains(&j.member_id) {
+                            ids.push(j.member_id.clone());
+                        }
+                    }
+                }
+                if let Err(e) = h.c.check_consistency() {
+                    prop_assert!(false, "{e}");
+                }
+            }
+        }
+    }
+}

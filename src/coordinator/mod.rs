@@ -274,6 +274,68 @@ impl GroupCoordinator {
         self.groups.get(group).and_then(|g| g.leader.clone())
     }
 
+    /// Checks the coordinator's internal consistency: every group's leader and pending-sync
+    /// members are members, static members and the instance map agree, Empty groups have no
+    /// members and groups with members are not Empty, a generation's protocol is set while it
+    /// is completing or stable, parked requests fit the state. For tests and debugging; an
+    /// `Err` names the first broken rule.
+    ///
+    /// # Errors
+    /// A description of the broken rule.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        for g in self.groups.values() {
+            let id = &g.id;
+            if g.state == GroupState::Dead {
+                return Err(format!("{id}: a Dead group is still held"));
+            }
+            if let Some(l) = &g.leader {
+                if !g.members.contains_key(l) {
+                    return Err(format!("{id}: leader {l} is not a member"));
+                }
+            } else if !g.members.is_empty() && g.state != GroupState::PreparingRebalance {
+                return Err(format!("{id}: members but no leader"));
+            }
+            if (g.state == GroupState::Empty) != g.members.is_empty()
+                && g.state != GroupState::PreparingRebalance
+            {
+                return Err(format!(
+                    "{id}: {:?} with {} members",
+                    g.state,
+                    g.members.len()
+                ));
+            }
+            for (i, m) in &g.statics {
+                if g.members.get(m).and_then(|m| m.instance_id.as_ref()) != Some(i) {
+                    return Err(format!("{id}: instance {i} maps to {m}, which is not it"));
+                }
+            }
+            for m in g.members.values() {
+                if let Some(i) = &m.instance_id {
+                    if g.statics.get(i) != Some(&m.id) {
+                        return Err(format!("{id}: static member {} not in the map", m.id));
+                    }
+                }
+                if m.awaiting_sync.is_some() && g.state != GroupState::CompletingRebalance {
+                    return Err(format!("{id}: {} waits for a sync in {:?}", m.id, g.state));
+                }
+                if m.awaiting_join.is_some() && g.state != GroupState::PreparingRebalance {
+                    return Err(format!("{id}: {} waits for a join in {:?}", m.id, g.state));
+                }
+            }
+            if let Some(m) = g.pending_sync.iter().find(|m| !g.members.contains_key(*m)) {
+                return Err(format!("{id}: pending sync of non-member {m}"));
+            }
+            if matches!(
+                g.state,
+                GroupState::CompletingRebalance | GroupState::Stable
+            ) && g.protocol.is_none()
+            {
+                return Err(format!("{id}: {:?} without a protocol", g.state));
+            }
+        }
+        Ok(())
+    }
+
     fn next_member_id(&mut self, client_id: &str) -> MemberId {
         let mut next = || {
             // splitmix64
@@ -515,7 +577,13 @@ impl GroupCoordinator {
     fn join_known_member(&mut self, now: Timestamp, id: RequestId, r: JoinGroupRequest) {
         let gid = r.group_id.clone();
         let g = self.groups.get_mut(&gid).expect("checked");
-        if g.pending.remove(&r.member_id).is_some() {
+        if g.pending.contains_key(&r.member_id) {
+            if r.group_instance_id.is_some() {
+                // Pending ids are only handed to dynamic members; Kafka fails this with an
+                // internal error, here it is the client's INVALID_REQUEST.
+                return join_error(&mut self.out, id, ErrorCode::InvalidRequest, r.member_id);
+            }
+            g.pending.remove(&r.member_id);
             let member_id = r.member_id.clone();
             return self.add_member_and_rebalance(now, id, r, member_id);
         }
