@@ -71,6 +71,9 @@
 //! * [`offsets`]: the [`OffsetStore`](offsets::OffsetStore) trait and
 //!   [`LogOffsetStore`](offsets::LogOffsetStore), committed offsets and group metadata kept as
 //!   records in the offsets log, with retention, transactional offsets and lag.
+//! * [`coordinator`]: [`GroupCoordinator`](coordinator::GroupCoordinator), the broker side of
+//!   the classic group protocol: a sans-IO state machine the host drives with requests and
+//!   time.
 //! * [`protocol`]: plain-data messages between member and coordinator; the consumer-protocol
 //!   byte format ([`Subscription`](protocol::consumer::Subscription),
 //!   [`Assignment`](protocol::consumer::Assignment)).
