@@ -1317,3 +1317,77 @@ mod hostile {
         }
     }
 }
+
+#[test]
+fn a_new_member_that_never_completes_its_join_is_removed_after_five_minutes() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    // Long rebalance timeouts, so only the new-member timeout can end the wait.
+    let join_long = |h: &H, m: &str| {
+        let mut r = h.join_req(m, None);
+        r.rebalance_timeout_ms = 600_000;
+        Request::JoinGroup(r)
+    };
+    let id = h.send(0, join_long(&h, ""));
+    let Some(Response::JoinGroup(r)) = h.answer(id) else {
+        panic!()
+    };
+    let c = r.member_id;
+    let parked = h.send(0, join_long(&h, &c));
+    // a and b keep heartbeating but never rejoin: the rebalance cannot complete.
+    for t in (5_000..300_000).step_by(5_000) {
+        h.heartbeat(t, &a, 1);
+        h.heartbeat(t, &b, 1);
+        h.c.handle_timeout(Timestamp(t));
+    }
+    assert!(h.c.members(G).contains(&c));
+    h.c.handle_timeout(Timestamp(300_000));
+    assert!(
+        !h.c.members(G).contains(&c),
+        "gone after the new-member timeout"
+    );
+    let r = join_resp(h.answer(parked));
+    assert_eq!(r.error, ErrorCode::UnknownMemberId);
+}
+
+#[test]
+fn unloading_a_partition_answers_parked_requests_with_not_coordinator() {
+    let mut h = H::new(config());
+    let v = h.new_members(0, 2);
+    h.drain();
+    let parked = h.sync(0, &v[1].0, 1, vec![]);
+    assert!(h.drain().is_empty());
+    let p = h.store.partition_of(&GroupId::from(G));
+    h.c.unload_partition(p);
+    assert_eq!(sync_resp(h.answer(parked)).error, ErrorCode::NotCoordinator);
+    assert_eq!(h.state(), None);
+    assert_eq!(h.heartbeat(1, &v[0].0, 1), ErrorCode::NotCoordinator);
+}
+
+#[test]
+fn a_known_member_the_group_has_no_room_for_is_removed() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    // The limit shrinks below the group's size, as after a broker restart with a new
+    // group.max.size: a third member's join starts a rebalance, and only two may rejoin.
+    let p = h.store.partition_of(&GroupId::from(G));
+    h.c = GroupCoordinator::new(
+        CoordinatorConfig {
+            max_group_size: 1,
+            ..config()
+        },
+        h.store.clone(),
+    );
+    h.c.load_partition(Timestamp(0), p);
+    assert_eq!(h.c.members(G).len(), 2);
+    let ja = h.rejoin(1, &a);
+    // a rejoins (Stable leader: starts a rebalance and is parked); b is over the limit.
+    let jb = h.rejoin(1, &b);
+    let all = h.drain();
+    let get = |id| join_resp(all.iter().find(|(r, _)| *r == id).map(|(_, r)| r.clone()));
+    let (ra, rb) = (get(ja), get(jb));
+    assert_eq!(rb.error, ErrorCode::GroupMaxSizeReached);
+    assert_eq!(h.c.members(G), std::slice::from_ref(&a));
+    assert_eq!(ra.error, ErrorCode::None);
+    assert_eq!(ra.members.len(), 1);
+}

@@ -508,6 +508,14 @@ impl GroupCoordinator {
             Some(g) => self.join_refusal(g, &r),
         };
         if let Some(e) = refusal {
+            if e == ErrorCode::GroupMaxSizeReached && !created {
+                // Kafka drops a known member the group has no room for.
+                let gid = r.group_id.clone();
+                if self.groups[&gid].members.contains_key(&r.member_id) {
+                    self.remove_member_quietly(&gid, &r.member_id);
+                    self.after_removal(now, &gid);
+                }
+            }
             return join_error(&mut self.out, id, e, r.member_id);
         }
         if created {
@@ -523,12 +531,12 @@ impl GroupCoordinator {
 
     /// Why `g` refuses the join `r`, in Kafka's order of checks.
     fn join_refusal(&self, g: &Group, r: &JoinGroupRequest) -> Option<ErrorCode> {
-        if g.state == GroupState::Dead {
+        if !self.accepts_joining(g, &r.member_id) {
+            Some(ErrorCode::GroupMaxSizeReached)
+        } else if g.state == GroupState::Dead {
             Some(ErrorCode::CoordinatorNotAvailable)
         } else if !g.supports(&r.protocol_type, &r.protocols) {
             Some(ErrorCode::InconsistentGroupProtocol)
-        } else if !self.accepts_joining(g, &r.member_id) {
-            Some(ErrorCode::GroupMaxSizeReached)
         } else {
             None
         }
