@@ -1391,3 +1391,51 @@ fn a_known_member_the_group_has_no_room_for_is_removed() {
     assert_eq!(ra.error, ErrorCode::None);
     assert_eq!(ra.members.len(), 1);
 }
+
+#[test]
+fn leaving_answers_the_members_parked_join_and_static_members_leave_by_instance_id() {
+    let mut h = H::new(config());
+    let j = static_join(&mut h, 0, "i-1");
+    let s = join_resp(h.answer(j)).member_id;
+    h.sync(0, &s, 1, vec![]);
+    h.drain();
+    let (d, parked) = h.new_member(1);
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    let leave = |member: &str, instance: Option<&str>| LeavingMember {
+        member_id: member.into(),
+        group_instance_id: instance.map(GroupInstanceId::from),
+        reason: Some("shutdown".into()),
+    };
+    let id = h.send(
+        2,
+        Request::LeaveGroup(LeaveGroupRequest {
+            group_id: G.into(),
+            members: vec![
+                leave(&d, None),
+                leave("wrong-id", Some("i-1")),
+                leave("", Some("i-1")),
+            ],
+        }),
+    );
+    let all = h.drain();
+    let parked_answer = all
+        .iter()
+        .find(|(r, _)| *r == parked)
+        .map(|(_, r)| r.clone());
+    assert_eq!(join_resp(parked_answer).error, ErrorCode::UnknownMemberId);
+    let Some(Response::LeaveGroup(r)) = all.iter().find(|(r, _)| *r == id).map(|(_, r)| r.clone())
+    else {
+        panic!()
+    };
+    let codes: Vec<ErrorCode> = r.members.iter().map(|(_, e)| *e).collect();
+    assert_eq!(
+        codes,
+        [
+            ErrorCode::None,
+            ErrorCode::FencedInstanceId,
+            ErrorCode::None
+        ]
+    );
+    assert!(h.c.members(G).is_empty());
+    assert_eq!(h.state(), Some(GroupState::Empty));
+}
