@@ -88,6 +88,8 @@ impl Member {
 #[derive(Debug)]
 pub(crate) struct Group {
     pub(crate) id: GroupId,
+    /// The offsets-log partition that holds the group.
+    pub(crate) partition: u32,
     pub(crate) state: GroupState,
     pub(crate) state_since: Timestamp,
     pub(crate) generation: i32,
@@ -110,9 +112,10 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    pub(crate) fn new(id: GroupId, now: Timestamp) -> Self {
+    pub(crate) fn new(id: GroupId, partition: u32, now: Timestamp) -> Self {
         Group {
             id,
+            partition,
             state: GroupState::Empty,
             state_since: now,
             generation: 0,

@@ -387,7 +387,15 @@ impl GroupCoordinator {
 
     /// Checks that this coordinator serves `group` now.
     fn serves(&self, group: &GroupId) -> Result<(), ErrorCode> {
-        match self.partitions.get(&self.store.partition_of(group)) {
+        let partition = match self.groups.get(group) {
+            Some(g) => g.partition,
+            None => self.store.partition_of(group),
+        };
+        self.serves_partition(partition)
+    }
+
+    fn serves_partition(&self, partition: u32) -> Result<(), ErrorCode> {
+        match self.partitions.get(&partition) {
             Some(Ownership::Owned) => Ok(()),
             Some(Ownership::Loading) => Err(ErrorCode::CoordinatorLoadInProgress),
             None => Err(ErrorCode::NotCoordinator),
@@ -502,7 +510,7 @@ impl GroupCoordinator {
         }
         let refusal = match self.groups.get(&r.group_id) {
             None => {
-                let g = Group::new(r.group_id.clone(), now);
+                let g = Group::new(r.group_id.clone(), 0, now);
                 self.join_refusal(&g, &r)
             }
             Some(g) => self.join_refusal(g, &r),
@@ -519,8 +527,14 @@ impl GroupCoordinator {
             return join_error(&mut self.out, id, e, r.member_id);
         }
         if created {
-            self.groups
-                .insert(r.group_id.clone(), Group::new(r.group_id.clone(), now));
+            self.groups.insert(
+                r.group_id.clone(),
+                Group::new(
+                    r.group_id.clone(),
+                    self.store.partition_of(&r.group_id),
+                    now,
+                ),
+            );
         }
         if new_member {
             self.join_new_member(now, id, r);
@@ -1131,17 +1145,29 @@ impl GroupCoordinator {
 
     // ---- Heartbeat and LeaveGroup ---------------------------------------------------------
 
+    /// Kafka's heartbeat rules, in one pass over the group and member (the hot path: a
+    /// stable member heartbeats every few seconds).
     fn heartbeat(&mut self, now: Timestamp, r: &HeartbeatRequest) -> ErrorCode {
         if r.group_id.is_empty() {
             return ErrorCode::InvalidGroupId;
         }
-        match self.serves(&r.group_id) {
+        let partition = match self.groups.get(&r.group_id) {
+            Some(g) => g.partition,
+            None => self.store.partition_of(&r.group_id),
+        };
+        match self.serves_partition(partition) {
             Ok(()) => {}
             // Kafka lets heartbeats through while the partition loads.
             Err(ErrorCode::CoordinatorLoadInProgress) => return ErrorCode::None,
             Err(e) => return e,
         }
-        let Some(g) = self.groups.get(&r.group_id) else {
+        let GroupCoordinator {
+            groups,
+            timers,
+            timer_seq,
+            ..
+        } = self;
+        let Some(g) = groups.get_mut(&r.group_id) else {
             return ErrorCode::UnknownMemberId;
         };
         if g.state == GroupState::Dead {
@@ -1150,24 +1176,31 @@ impl GroupCoordinator {
         if g.static_fenced(r.group_instance_id.as_ref(), &r.member_id) {
             return ErrorCode::FencedInstanceId;
         }
-        if !g.members.contains_key(&r.member_id) {
+        let Some(m) = g.members.get_mut(&r.member_id) else {
             return ErrorCode::UnknownMemberId;
-        }
+        };
         if r.generation.0 != g.generation {
             return ErrorCode::IllegalGeneration;
         }
-        let state = g.state;
-        match state {
-            GroupState::Empty | GroupState::Dead => ErrorCode::UnknownMemberId,
-            GroupState::PreparingRebalance => {
-                self.heartbeat_member(now, &r.group_id, &r.member_id);
-                ErrorCode::RebalanceInProgress
-            }
-            GroupState::CompletingRebalance | GroupState::Stable => {
-                self.heartbeat_member(now, &r.group_id, &r.member_id);
-                ErrorCode::None
-            }
+        let answer = match g.state {
+            GroupState::Empty | GroupState::Dead => return ErrorCode::UnknownMemberId,
+            GroupState::PreparingRebalance => ErrorCode::RebalanceInProgress,
+            GroupState::CompletingRebalance | GroupState::Stable => ErrorCode::None,
+        };
+        let deadline = now.plus_millis(m.session_timeout_ms.max(0) as u64);
+        m.deadline = deadline;
+        // The timer already armed for this member fires no later than the new deadline and
+        // re-arms itself then; only an earlier deadline needs a new entry.
+        if m.timer_at.is_none_or(|t| t > deadline) {
+            m.timer_at = Some(deadline);
+            *timer_seq += 1;
+            timers.push(Reverse((
+                deadline,
+                *timer_seq,
+                TimerKind::Member(g.id.clone(), m.id.clone()),
+            )));
         }
+        answer
     }
 
     fn leave(&mut self, now: Timestamp, r: LeaveGroupRequest) -> LeaveGroupResponse {
@@ -1352,8 +1385,14 @@ impl GroupCoordinator {
         match self.groups.get(&r.group_id) {
             None if r.generation.0 < 0 => {
                 // A group that only stores offsets.
-                self.groups
-                    .insert(r.group_id.clone(), Group::new(r.group_id.clone(), now));
+                self.groups.insert(
+                    r.group_id.clone(),
+                    Group::new(
+                        r.group_id.clone(),
+                        self.store.partition_of(&r.group_id),
+                        now,
+                    ),
+                );
             }
             None => return all(ErrorCode::IllegalGeneration, &r),
             Some(g) => {
@@ -1594,7 +1633,7 @@ impl GroupCoordinator {
             let Some(meta) = self.store.group_metadata(&gid) else {
                 continue;
             };
-            let mut g = Group::new(gid.clone(), now);
+            let mut g = Group::new(gid.clone(), partition, now);
             g.generation = meta.generation;
             g.protocol_type = (!meta.protocol_type.is_empty()).then(|| meta.protocol_type.clone());
             g.protocol = meta.protocol.clone();
