@@ -109,6 +109,10 @@ pub(crate) struct Group {
     pub(crate) new_member_added: bool,
     pub(crate) sync_deadline: Option<Timestamp>,
     pub(crate) next_seq: u64,
+    /// Members with a parked JoinGroup.
+    awaiting_joins: usize,
+    /// How many members support each protocol name.
+    supported: HashMap<String, usize>,
 }
 
 impl Group {
@@ -132,7 +136,87 @@ impl Group {
             new_member_added: false,
             sync_deadline: None,
             next_seq: 0,
+            awaiting_joins: 0,
+            supported: HashMap::new(),
         }
+    }
+
+    /// Adds (`add`) or removes a member's contribution to the join and protocol counts.
+    fn count(&mut self, m: &Member, add: bool) {
+        if m.awaiting_join.is_some() {
+            if add {
+                self.awaiting_joins += 1;
+            } else {
+                self.awaiting_joins -= 1;
+            }
+        }
+        let mut names: Vec<&str> = m.protocols.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for n in names {
+            if add {
+                *self.supported.entry_ref(n).or_insert(0) += 1;
+            } else if let Some(c) = self.supported.get_mut(n) {
+                *c -= 1;
+                if *c == 0 {
+                    self.supported.remove(n);
+                }
+            }
+        }
+    }
+
+    /// Adds a member, keeping the counts.
+    pub(crate) fn insert_member(&mut self, m: Member) {
+        self.count(&m, true);
+        if let Some(old) = self.members.insert(m.id.clone(), m) {
+            self.count(&old, false);
+        }
+    }
+
+    /// Removes a member, keeping the counts.
+    pub(crate) fn take_member(&mut self, id: &str) -> Option<Member> {
+        let m = self.members.remove(id)?;
+        self.count(&m, false);
+        Some(m)
+    }
+
+    /// Sets a member's parked JoinGroup, returning the one it replaces.
+    pub(crate) fn set_awaiting_join(
+        &mut self,
+        id: &str,
+        r: Option<RequestId>,
+    ) -> Option<RequestId> {
+        let m = self.members.get_mut(id)?;
+        let old = std::mem::replace(&mut m.awaiting_join, r);
+        match (old.is_some(), r.is_some()) {
+            (false, true) => self.awaiting_joins += 1,
+            (true, false) => self.awaiting_joins -= 1,
+            _ => {}
+        }
+        old
+    }
+
+    /// Replaces a member's protocols, returning the old ones.
+    pub(crate) fn set_protocols(
+        &mut self,
+        id: &str,
+        protocols: Vec<JoinProtocol>,
+    ) -> Vec<JoinProtocol> {
+        let Some(mut m) = self.take_member(id) else {
+            return Vec::new();
+        };
+        let old = std::mem::replace(&mut m.protocols, protocols);
+        self.insert_member(m);
+        old
+    }
+
+    /// Checks the counts against the members (for the consistency check).
+    pub(crate) fn counts_agree(&self) -> bool {
+        let mut fresh = Group::new(self.id.clone(), self.partition, self.state_since);
+        for m in self.members.values() {
+            fresh.count(m, true);
+        }
+        fresh.awaiting_joins == self.awaiting_joins && fresh.supported == self.supported
     }
 
     pub(crate) fn transition(&mut self, to: GroupState, now: Timestamp) {
@@ -157,15 +241,12 @@ impl Group {
 
     /// Protocols every member supports.
     pub(crate) fn candidates(&self) -> HashSet<&str> {
-        let mut it = self.members.values();
-        let Some(first) = it.next() else {
-            return HashSet::new();
-        };
-        let mut set: HashSet<&str> = first.protocols.iter().map(|p| p.name.as_str()).collect();
-        for m in it {
-            set.retain(|n| m.protocols.iter().any(|p| p.name == *n));
-        }
-        set
+        let n = self.members.len();
+        self.supported
+            .iter()
+            .filter(|&(_, &c)| c == n)
+            .map(|(p, _)| p.as_str())
+            .collect()
     }
 
     /// Kafka's `supportsProtocols`: whether a member with `protocol_type` and `protocols` may
@@ -174,10 +255,11 @@ impl Group {
         if self.members.is_empty() {
             !protocol_type.is_empty() && !protocols.is_empty()
         } else {
-            self.protocol_type.as_deref() == Some(protocol_type) && {
-                let c = self.candidates();
-                protocols.iter().any(|p| c.contains(p.name.as_str()))
-            }
+            let n = self.members.len();
+            self.protocol_type.as_deref() == Some(protocol_type)
+                && protocols
+                    .iter()
+                    .any(|p| self.supported.get(p.name.as_str()) == Some(&n))
         }
     }
 
@@ -206,7 +288,7 @@ impl Group {
     }
 
     pub(crate) fn all_joined(&self) -> bool {
-        self.pending.is_empty() && self.members.values().all(|m| m.awaiting_join.is_some())
+        self.pending.is_empty() && self.awaiting_joins == self.members.len()
     }
 
     /// The largest rebalance timeout of the members (Kafka's group rebalance timeout).
@@ -219,9 +301,6 @@ impl Group {
     }
 
     pub(crate) fn awaiting(&self) -> usize {
-        self.members
-            .values()
-            .filter(|m| m.awaiting_join.is_some())
-            .count()
+        self.awaiting_joins
     }
 }

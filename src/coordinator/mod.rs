@@ -322,6 +322,11 @@ impl GroupCoordinator {
                     return Err(format!("{id}: {} waits for a join in {:?}", m.id, g.state));
                 }
             }
+            if !g.counts_agree() {
+                return Err(format!(
+                    "{id}: join or protocol counts disagree with the members"
+                ));
+            }
             if let Some(m) = g.pending_sync.iter().find(|m| !g.members.contains_key(*m)) {
                 return Err(format!("{id}: pending sync of non-member {m}"));
             }
@@ -699,25 +704,22 @@ impl GroupCoordinator {
         if g.leader.is_none() {
             g.leader = Some(member_id.clone());
         }
-        g.members.insert(
-            member_id.clone(),
-            Member {
-                id: member_id.clone(),
-                instance_id: r.group_instance_id,
-                client_id: r.client_id,
-                client_host: r.client_host,
-                session_timeout_ms: r.session_timeout_ms,
-                rebalance_timeout_ms: r.rebalance_timeout_ms,
-                protocols: r.protocols,
-                assignment: Vec::new(),
-                awaiting_join: Some(id),
-                awaiting_sync: None,
-                deadline: now,
-                timer_at: None,
-                is_new: true,
-                seq,
-            },
-        );
+        g.insert_member(Member {
+            id: member_id.clone(),
+            instance_id: r.group_instance_id,
+            client_id: r.client_id,
+            client_host: r.client_host,
+            session_timeout_ms: r.session_timeout_ms,
+            rebalance_timeout_ms: r.rebalance_timeout_ms,
+            protocols: r.protocols,
+            assignment: Vec::new(),
+            awaiting_join: Some(id),
+            awaiting_sync: None,
+            deadline: now,
+            timer_at: None,
+            is_new: true,
+            seq,
+        });
         let deadline = now.plus_millis(self.config.new_member_join_timeout_ms);
         self.schedule_member(&gid, &member_id, deadline);
         self.maybe_prepare_rebalance(now, &gid);
@@ -727,8 +729,7 @@ impl GroupCoordinator {
     fn update_member_and_rebalance(&mut self, now: Timestamp, id: RequestId, r: JoinGroupRequest) {
         let gid = r.group_id.clone();
         let g = self.groups.get_mut(&gid).expect("checked");
-        let m = g.members.get_mut(&r.member_id).expect("checked");
-        if let Some(old) = m.awaiting_join.replace(id) {
+        if let Some(old) = g.set_awaiting_join(&r.member_id, Some(id)) {
             // A second join from the same member supersedes the first.
             if old != id {
                 join_error(
@@ -739,7 +740,8 @@ impl GroupCoordinator {
                 );
             }
         }
-        m.protocols = r.protocols;
+        g.set_protocols(&r.member_id, r.protocols);
+        let m = g.members.get_mut(&r.member_id).expect("checked");
         m.rebalance_timeout_ms = r.rebalance_timeout_ms;
         m.session_timeout_ms = r.session_timeout_ms;
         m.client_id = r.client_id;
@@ -758,7 +760,7 @@ impl GroupCoordinator {
     ) {
         let gid = r.group_id.clone();
         let g = self.groups.get_mut(&gid).expect("checked");
-        let Some(mut m) = g.members.remove(&old) else {
+        let Some(mut m) = g.take_member(&old) else {
             // The mapping points at a member that is gone: treat as new.
             return self.add_member_and_rebalance(now, id, r, new);
         };
@@ -785,7 +787,7 @@ impl GroupCoordinator {
         m.awaiting_join = Some(id);
         let instance = r.group_instance_id.clone().expect("static");
         g.statics.insert(instance, new.clone());
-        g.members.insert(new.clone(), m);
+        g.insert_member(m);
         self.heartbeat_member(now, &gid, &new);
         let g = self.groups.get_mut(&gid).expect("checked");
         match g.state {
@@ -795,8 +797,7 @@ impl GroupCoordinator {
                     // No rebalance: persist the new member id, then answer.
                     let value = self.metadata_value(&gid, now);
                     let g = self.groups.get_mut(&gid).expect("checked");
-                    let m = g.members.get_mut(&new).expect("inserted");
-                    m.awaiting_join = None;
+                    g.set_awaiting_join(&new, None);
                     match self.store.store_group_metadata(&gid, &value, now) {
                         Ok(()) => {
                             let mut resp = self.join_response(&gid, &new, ErrorCode::None);
@@ -806,12 +807,12 @@ impl GroupCoordinator {
                         Err(_) => {
                             // Put the old incarnation back.
                             let g = self.groups.get_mut(&gid).expect("checked");
-                            let mut m = g.members.remove(&new).expect("inserted");
+                            let mut m = g.take_member(&new).expect("inserted");
                             m.id = old.clone();
                             m.protocols = old_protocols;
                             (m.rebalance_timeout_ms, m.session_timeout_ms) = old_timeouts;
                             m.timer_at = None;
-                            g.members.insert(old.clone(), m);
+                            g.insert_member(m);
                             if let Some(i) = &r.group_instance_id {
                                 g.statics.insert(i.clone(), old.clone());
                             }
@@ -964,8 +965,8 @@ impl GroupCoordinator {
             let resp = self.join_response(gid, &member, ErrorCode::None);
             self.out.push_back((req, Response::JoinGroup(resp)));
             let g = self.groups.get_mut(gid).expect("known group");
+            g.set_awaiting_join(&member, None);
             let m = g.members.get_mut(&member).expect("member");
-            m.awaiting_join = None;
             m.is_new = false;
             self.heartbeat_member(now, gid, &member);
         }
@@ -1283,7 +1284,7 @@ impl GroupCoordinator {
         let Some(g) = self.groups.get_mut(gid) else {
             return;
         };
-        let Some(m) = g.members.remove(member) else {
+        let Some(m) = g.take_member(member) else {
             return;
         };
         if let Some(j) = m.awaiting_join {
@@ -1654,25 +1655,22 @@ impl GroupCoordinator {
                         )
                     })
                     .collect();
-                g.members.insert(
-                    id.clone(),
-                    Member {
-                        id,
-                        instance_id: instance,
-                        client_id: mm.client_id.as_str().into(),
-                        client_host: mm.client_host.clone(),
-                        session_timeout_ms: mm.session_timeout_ms,
-                        rebalance_timeout_ms: mm.rebalance_timeout_ms,
-                        protocols,
-                        assignment: mm.assignment.clone(),
-                        awaiting_join: None,
-                        awaiting_sync: None,
-                        deadline: now,
-                        timer_at: None,
-                        is_new: false,
-                        seq: seq as u64,
-                    },
-                );
+                g.insert_member(Member {
+                    id,
+                    instance_id: instance,
+                    client_id: mm.client_id.as_str().into(),
+                    client_host: mm.client_host.clone(),
+                    session_timeout_ms: mm.session_timeout_ms,
+                    rebalance_timeout_ms: mm.rebalance_timeout_ms,
+                    protocols,
+                    assignment: mm.assignment.clone(),
+                    awaiting_join: None,
+                    awaiting_sync: None,
+                    deadline: now,
+                    timer_at: None,
+                    is_new: false,
+                    seq: seq as u64,
+                });
             }
             g.next_seq = meta.members.len() as u64;
             g.state = if g.members.is_empty() {
