@@ -187,7 +187,7 @@ fn bad_group_ids_are_typed_errors() {
         Err(Error::IdTooLong { len: 40_000, .. })
     ));
     assert!(
-        s.store_group_metadata(&long, &members_metadata(&[], None), Timestamp(0))
+        s.store_group_metadata(&long, members_metadata(&[], None), Timestamp(0))
             .is_err()
     );
     for p in 0..3 {
@@ -245,7 +245,7 @@ fn a_failed_write_changes_nothing() {
     let g = GroupId::from("g");
     s.commit(&g, &[commit("t", 0, 10), commit("t", 1, 10)], Timestamp(1))
         .unwrap();
-    s.store_group_metadata(&g, &members_metadata(&["t"], None), Timestamp(1))
+    s.store_group_metadata(&g, members_metadata(&["t"], None), Timestamp(1))
         .unwrap();
     let before = s.snapshot(s.partition_of(&g)).unwrap();
     log.fail.store(true, Ordering::SeqCst);
@@ -257,7 +257,7 @@ fn a_failed_write_changes_nothing() {
     assert!(s.delete_offsets(&g, &[tp("t", 0)], Timestamp(2)).is_err());
     assert!(s.delete_group(&g, Timestamp(2)).is_err());
     assert!(
-        s.store_group_metadata(&g, &members_metadata(&[], Some(2)), Timestamp(2))
+        s.store_group_metadata(&g, members_metadata(&[], Some(2)), Timestamp(2))
             .is_err()
     );
     let producer = Producer { id: 1, epoch: 0 };
@@ -320,7 +320,7 @@ fn deletes_write_tombstones_that_replay_honours() {
     )
     .unwrap();
     s.commit(&h, &[commit("t", 0, 7)], Timestamp(1)).unwrap();
-    s.store_group_metadata(&h, &members_metadata(&[], Some(1)), Timestamp(1))
+    s.store_group_metadata(&h, members_metadata(&[], Some(1)), Timestamp(1))
         .unwrap();
     assert_eq!(s.list_groups(), [g.clone(), h.clone()]);
     let n = s
@@ -351,10 +351,12 @@ fn group_metadata_is_stored_replaced_and_replayed() {
     let g = GroupId::from("payments");
     assert_eq!(s.group_metadata(&g), None);
     let first = members_metadata(&["orders"], None);
-    s.store_group_metadata(&g, &first, Timestamp(10)).unwrap();
+    s.store_group_metadata(&g, first.clone(), Timestamp(10))
+        .unwrap();
     assert_eq!(s.group_metadata(&g), Some(first));
     let emptied = members_metadata(&[], Some(20));
-    s.store_group_metadata(&g, &emptied, Timestamp(20)).unwrap();
+    s.store_group_metadata(&g, emptied.clone(), Timestamp(20))
+        .unwrap();
     assert_eq!(s.group_metadata(&g), Some(emptied.clone()));
     assert_eq!(s.list_groups(), std::slice::from_ref(&g));
     let again = replayed(&log);
@@ -389,7 +391,7 @@ fn standalone_offsets_expire_retention_after_their_commit() {
 fn offsets_of_an_empty_group_expire_retention_after_it_emptied() {
     let (log, s) = store(3);
     let g = GroupId::from("g");
-    s.store_group_metadata(&g, &members_metadata(&["t"], None), Timestamp(0))
+    s.store_group_metadata(&g, members_metadata(&["t"], None), Timestamp(0))
         .unwrap();
     s.commit(&g, &[commit("t", 0, 5)], Timestamp(100)).unwrap();
     // While the group has members subscribed to "t", its offsets stay, however old.
@@ -402,7 +404,7 @@ fn offsets_of_an_empty_group_expire_retention_after_it_emptied() {
     // The group empties at day 40: the clock starts then, not at the commit.
     s.store_group_metadata(
         &g,
-        &members_metadata(&[], Some((40 * DAY) as i64)),
+        members_metadata(&[], Some((40 * DAY) as i64)),
         Timestamp(40 * DAY),
     )
     .unwrap();
@@ -433,7 +435,7 @@ fn a_stable_consumer_group_loses_only_offsets_of_topics_nobody_subscribes_to() {
         Timestamp(0),
     )
     .unwrap();
-    s.store_group_metadata(&g, &members_metadata(&["kept"], None), Timestamp(0))
+    s.store_group_metadata(&g, members_metadata(&["kept"], None), Timestamp(0))
         .unwrap();
     let stats = s.expire_offsets(Timestamp(7 * DAY)).unwrap();
     assert_eq!(stats.offsets_expired, 1);
@@ -442,7 +444,7 @@ fn a_stable_consumer_group_loses_only_offsets_of_topics_nobody_subscribes_to() {
     // Subscriptions that cannot be read expire nothing.
     let mut unreadable = members_metadata(&["kept"], None);
     unreadable.members[0].subscription = vec![0xff];
-    s.store_group_metadata(&g, &unreadable, Timestamp(0))
+    s.store_group_metadata(&g, unreadable, Timestamp(0))
         .unwrap();
     assert_eq!(
         s.expire_offsets(Timestamp(70 * DAY))
@@ -472,7 +474,7 @@ fn a_retention_time_sent_with_the_commit_wins() {
         .unwrap();
     assert_eq!(codes, [ErrorCode::None]);
     // A group whose members subscribe to the topic keeps it, expiry or not (as Kafka does).
-    s.store_group_metadata(&h, &members_metadata(&["t"], None), Timestamp(0))
+    s.store_group_metadata(&h, members_metadata(&["t"], None), Timestamp(0))
         .unwrap();
     s.commit_with(&h, &[commit("t", 0, 9)], opts, Timestamp(500))
         .unwrap();
@@ -860,5 +862,15 @@ fn concurrent_commits_lose_nothing() {
         threads * rounds * 10 * 5,
         "every commit reached the log"
     );
+    assert_replay_matches(&log, &s);
+}
+
+#[test]
+fn a_negative_state_timestamp_is_stored_as_none_as_a_replay_reads_it() {
+    let (log, s) = store(3);
+    let g = GroupId::from("g");
+    s.store_group_metadata(&g, members_metadata(&[], Some(-5)), Timestamp(1))
+        .unwrap();
+    assert_eq!(s.group_metadata(&g).unwrap().current_state_timestamp, None);
     assert_replay_matches(&log, &s);
 }

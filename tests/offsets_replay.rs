@@ -184,7 +184,7 @@ proptest! {
                     live.delete_group(&group(g), Timestamp(now)).unwrap();
                 }
                 Op::Metadata { group: g, topics } => {
-                    live.store_group_metadata(&group(g), &metadata(&topics, now), Timestamp(now))
+                    live.store_group_metadata(&group(g), metadata(&topics, now), Timestamp(now))
                         .unwrap();
                 }
                 Op::Expire => {

@@ -208,6 +208,28 @@ fn sync_error(out: &mut VecDeque<(RequestId, Response)>, id: RequestId, e: Error
     out.push_back((id, Response::SyncGroup(SyncGroupResponse::error(e))));
 }
 
+/// Moves a member's deadline. The timer already armed for it fires no later than a later
+/// deadline and re-arms itself then, so only an earlier deadline needs a new heap entry: a
+/// heartbeat costs no heap operation.
+fn set_deadline(
+    timers: &mut BinaryHeap<Reverse<(Timestamp, u64, TimerKind)>>,
+    timer_seq: &mut u64,
+    group: &GroupId,
+    m: &mut Member,
+    deadline: Timestamp,
+) {
+    m.deadline = deadline;
+    if m.timer_at.is_none_or(|t| t > deadline) {
+        m.timer_at = Some(deadline);
+        *timer_seq += 1;
+        timers.push(Reverse((
+            deadline,
+            *timer_seq,
+            TimerKind::Member(group.clone(), m.id.clone()),
+        )));
+    }
+}
+
 fn unknown() -> MemberId {
     MemberId::from("")
 }
@@ -368,26 +390,35 @@ impl GroupCoordinator {
 
     /// Sets a member's deadline, arming its timer if the heap holds none as early.
     fn schedule_member(&mut self, group: &GroupId, member: &MemberId, deadline: Timestamp) {
-        let Some(m) = self
-            .groups
+        let GroupCoordinator {
+            groups,
+            timers,
+            timer_seq,
+            ..
+        } = self;
+        if let Some(m) = groups
             .get_mut(group)
             .and_then(|g| g.members.get_mut(member))
-        else {
-            return;
-        };
-        m.deadline = deadline;
-        if m.timer_at.is_none_or(|t| t > deadline) {
-            m.timer_at = Some(deadline);
-            self.arm(deadline, TimerKind::Member(group.clone(), member.clone()));
+        {
+            set_deadline(timers, timer_seq, group, m, deadline);
         }
     }
 
+    /// Restarts a member's session from `now`.
     fn heartbeat_member(&mut self, now: Timestamp, group: &GroupId, member: &MemberId) {
-        let Some(m) = self.groups.get(group).and_then(|g| g.members.get(member)) else {
-            return;
-        };
-        let deadline = now.plus_millis(m.session_timeout_ms.max(0) as u64);
-        self.schedule_member(group, member, deadline);
+        let GroupCoordinator {
+            groups,
+            timers,
+            timer_seq,
+            ..
+        } = self;
+        if let Some(m) = groups
+            .get_mut(group)
+            .and_then(|g| g.members.get_mut(member))
+        {
+            let deadline = now.plus_millis(m.session_timeout_ms.max(0) as u64);
+            set_deadline(timers, timer_seq, group, m, deadline);
+        }
     }
 
     /// Checks that this coordinator serves `group` now.
@@ -798,7 +829,7 @@ impl GroupCoordinator {
                     let value = self.metadata_value(&gid, now);
                     let g = self.groups.get_mut(&gid).expect("checked");
                     g.set_awaiting_join(&new, None);
-                    match self.store.store_group_metadata(&gid, &value, now) {
+                    match self.store.store_group_metadata(&gid, value, now) {
                         Ok(()) => {
                             let mut resp = self.join_response(&gid, &new, ErrorCode::None);
                             resp.skip_assignment = was_leader;
@@ -947,7 +978,7 @@ impl GroupCoordinator {
             g.transition(GroupState::Empty, now);
             let value = self.metadata_value(gid, now);
             // Kafka logs a failure here and carries on: the group is empty either way.
-            let _ = self.store.store_group_metadata(gid, &value, now);
+            let _ = self.store.store_group_metadata(gid, value, now);
             return;
         }
         g.protocol = g.select_protocol();
@@ -1080,7 +1111,7 @@ impl GroupCoordinator {
             m.assignment = given.remove(&m.id).unwrap_or_default();
         }
         let value = self.metadata_value(gid, now);
-        let stored = self.store.store_group_metadata(gid, &value, now);
+        let stored = self.store.store_group_metadata(gid, value, now);
         let g = self.groups.get_mut(gid).expect("known group");
         match stored {
             Ok(()) => {
@@ -1152,23 +1183,26 @@ impl GroupCoordinator {
         if r.group_id.is_empty() {
             return ErrorCode::InvalidGroupId;
         }
-        let partition = match self.groups.get(&r.group_id) {
-            Some(g) => g.partition,
-            None => self.store.partition_of(&r.group_id),
-        };
-        match self.serves_partition(partition) {
-            Ok(()) => {}
-            // Kafka lets heartbeats through while the partition loads.
-            Err(ErrorCode::CoordinatorLoadInProgress) => return ErrorCode::None,
-            Err(e) => return e,
-        }
         let GroupCoordinator {
             groups,
             timers,
             timer_seq,
+            partitions,
+            store,
             ..
         } = self;
-        let Some(g) = groups.get_mut(&r.group_id) else {
+        let group = groups.get_mut(&r.group_id);
+        let partition = match &group {
+            Some(g) => g.partition,
+            None => store.partition_of(&r.group_id),
+        };
+        match partitions.get(&partition) {
+            Some(Ownership::Owned) => {}
+            // Kafka lets heartbeats through while the partition loads.
+            Some(Ownership::Loading) => return ErrorCode::None,
+            None => return ErrorCode::NotCoordinator,
+        }
+        let Some(g) = group else {
             return ErrorCode::UnknownMemberId;
         };
         if g.state == GroupState::Dead {
@@ -1189,18 +1223,7 @@ impl GroupCoordinator {
             GroupState::CompletingRebalance | GroupState::Stable => ErrorCode::None,
         };
         let deadline = now.plus_millis(m.session_timeout_ms.max(0) as u64);
-        m.deadline = deadline;
-        // The timer already armed for this member fires no later than the new deadline and
-        // re-arms itself then; only an earlier deadline needs a new entry.
-        if m.timer_at.is_none_or(|t| t > deadline) {
-            m.timer_at = Some(deadline);
-            *timer_seq += 1;
-            timers.push(Reverse((
-                deadline,
-                *timer_seq,
-                TimerKind::Member(g.id.clone(), m.id.clone()),
-            )));
-        }
+        set_deadline(timers, timer_seq, &g.id, m, deadline);
         answer
     }
 

@@ -265,7 +265,8 @@ pub trait OffsetStore: Send + Sync {
     /// Every group with offsets, pending offsets or metadata, sorted.
     fn list_groups(&self) -> Vec<GroupId>;
 
-    /// Stores `group`'s metadata record, replacing the previous one.
+    /// Stores `group`'s metadata record, replacing the previous one. The value is taken by
+    /// value: the store keeps it.
     ///
     /// # Errors
     /// [`Error::Codec`] for metadata too large for Kafka's format; a storage failure. Either
@@ -273,7 +274,7 @@ pub trait OffsetStore: Send + Sync {
     fn store_group_metadata(
         &self,
         group: &GroupId,
-        metadata: &GroupMetadataValue,
+        metadata: GroupMetadataValue,
         now: Timestamp,
     ) -> Result<(), Error>;
 

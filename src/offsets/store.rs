@@ -1085,15 +1085,16 @@ impl OffsetStore for LogOffsetStore {
     fn store_group_metadata(
         &self,
         group: &GroupId,
-        metadata: &GroupMetadataValue,
+        mut metadata: GroupMetadataValue,
         now: Timestamp,
     ) -> Result<(), Error> {
         check_group(group)?;
         let mut key = Vec::new();
         OffsetsKeyRef::GroupMetadata { group }.encode_into(&mut key)?;
         let value = metadata.encode()?;
-        // Keep what a replay will read back, byte for byte.
-        let stored = GroupMetadataValue::decode(&value).map_err(Error::Codec)?;
+        // Keep what a replay will read back: the one field whose decoding normalises.
+        metadata.current_state_timestamp = metadata.current_state_timestamp.filter(|&t| t >= 0);
+        let stored = metadata;
         let (partition, lock) = self.shard_of(group);
         let mut shard = lock.write();
         self.log
