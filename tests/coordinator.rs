@@ -1439,3 +1439,51 @@ fn leaving_answers_the_members_parked_join_and_static_members_leave_by_instance_
     assert!(h.c.members(G).is_empty());
     assert_eq!(h.state(), Some(GroupState::Empty));
 }
+
+#[test]
+fn static_member_rejoin_with_a_new_protocol_in_stable_group_rebalances() {
+    let mut h = H::new(config());
+    let j = static_join(&mut h, 0, "i-1");
+    let old = join_resp(h.answer(j)).member_id;
+    h.sync(0, &old, 1, vec![]);
+    h.drain();
+    let mut r = h.join_req("", Some("i-1"));
+    // Still supports the group's protocol, but now prefers another.
+    r.protocols = vec![
+        JoinProtocol::new("roundrobin", vec![]),
+        JoinProtocol::new("range", vec![]),
+    ];
+    let j = h.send(5, Request::JoinGroup(r));
+    let resp = join_resp(h.answer(j));
+    assert_eq!(resp.error, ErrorCode::None);
+    assert_eq!(
+        resp.generation,
+        Generation(2),
+        "the protocol changes, so a rebalance runs"
+    );
+    assert_eq!(resp.protocol_name.as_deref(), Some("roundrobin"));
+}
+
+#[test]
+fn the_join_phase_waits_for_the_largest_rebalance_timeout() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    // The leader rejoins (a rebalance) with a 120 s rebalance timeout; b never rejoins but
+    // keeps heartbeating. The join phase lasts the largest member's timeout, not b's 60 s.
+    let mut r = h.join_req(&a, None);
+    r.rebalance_timeout_ms = 120_000;
+    let ja = h.send(1_000, Request::JoinGroup(r));
+    for t in (5_000..=120_000).step_by(5_000) {
+        h.heartbeat(t, &b, 1);
+        h.c.handle_timeout(Timestamp(t));
+        assert_eq!(h.state(), Some(GroupState::PreparingRebalance), "at {t}");
+    }
+    h.c.handle_timeout(Timestamp(121_000));
+    let resp = join_resp(h.answer(ja));
+    assert_eq!(resp.generation, Generation(2));
+    assert_eq!(
+        h.c.members(G),
+        std::slice::from_ref(&a),
+        "b did not rejoin in time"
+    );
+}
