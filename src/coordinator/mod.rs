@@ -390,22 +390,23 @@ impl GroupCoordinator {
 
     /// Sets a member's deadline, arming its timer if the heap holds none as early.
     fn schedule_member(&mut self, group: &GroupId, member: &MemberId, deadline: Timestamp) {
-        let GroupCoordinator {
-            groups,
-            timers,
-            timer_seq,
-            ..
-        } = self;
-        if let Some(m) = groups
-            .get_mut(group)
-            .and_then(|g| g.members.get_mut(member))
-        {
-            set_deadline(timers, timer_seq, group, m, deadline);
-        }
+        self.move_deadline(group, member, |_| deadline);
     }
 
     /// Restarts a member's session from `now`.
     fn heartbeat_member(&mut self, now: Timestamp, group: &GroupId, member: &MemberId) {
+        self.move_deadline(group, member, |m| {
+            now.plus_millis(m.session_timeout_ms.max(0) as u64)
+        });
+    }
+
+    /// Sets a member's deadline to `deadline(member)`, with one lookup.
+    fn move_deadline(
+        &mut self,
+        group: &GroupId,
+        member: &MemberId,
+        deadline: impl FnOnce(&Member) -> Timestamp,
+    ) {
         let GroupCoordinator {
             groups,
             timers,
@@ -416,8 +417,8 @@ impl GroupCoordinator {
             .get_mut(group)
             .and_then(|g| g.members.get_mut(member))
         {
-            let deadline = now.plus_millis(m.session_timeout_ms.max(0) as u64);
-            set_deadline(timers, timer_seq, group, m, deadline);
+            let d = deadline(m);
+            set_deadline(timers, timer_seq, group, m, d);
         }
     }
 

@@ -731,20 +731,7 @@ impl<'a> Reader<'a> {
             .ok_or(CodecError::InvalidLength { field, length: -1 })
     }
     fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>, CodecError> {
-        let n = self.i16(field)?;
-        if n == -1 {
-            return Ok(None);
-        }
-        if n < 0 {
-            return Err(CodecError::InvalidLength {
-                field,
-                length: i64::from(n),
-            });
-        }
-        let b = self.take(field, n as usize)?;
-        std::str::from_utf8(b)
-            .map(|s| Some(s.to_owned()))
-            .map_err(|_| CodecError::InvalidUtf8(field))
+        Ok(self.nullable_str(field)?.map(str::to_owned))
     }
     fn string(&mut self, field: &'static str) -> Result<String, CodecError> {
         self.nullable_string(field)?
