@@ -91,6 +91,7 @@ pub mod log;
 pub mod offsets;
 pub mod protocol;
 pub mod types;
+mod wire;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -29,6 +29,8 @@
 
 use std::fmt;
 
+use crate::wire::{Reader, WireError, Writer};
+
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -202,7 +204,7 @@ impl<'a> OffsetsKeyRef<'a> {
         if r.is_err() {
             buf.truncate(mark);
         }
-        r
+        r.map_err(CodecError::from)
     }
 
     /// Decodes a key without copying its strings.
@@ -227,7 +229,7 @@ impl<'a> OffsetsKeyRef<'a> {
                 });
             }
         };
-        r.finish()?;
+        finish(r)?;
         Ok(key)
     }
 }
@@ -333,7 +335,7 @@ impl<'a> OffsetCommitValueRef<'a> {
         if r.is_err() {
             buf.truncate(mark);
         }
-        r
+        r.map_err(CodecError::from)
     }
 
     /// Decodes versions 0 to 3 without copying the metadata. A negative leader epoch reads as
@@ -367,7 +369,7 @@ impl<'a> OffsetCommitValueRef<'a> {
                 None
             },
         };
-        r.finish()?;
+        finish(r)?;
         Ok(v)
     }
 }
@@ -489,7 +491,7 @@ impl EndTxnMarker {
                 });
             }
         };
-        k.finish()?;
+        finish(k)?;
         let mut v = Reader(value);
         let version = v.i16("marker value version")?;
         if version != 0 {
@@ -499,7 +501,7 @@ impl EndTxnMarker {
             });
         }
         let coordinator_epoch = v.i32("coordinator epoch")?;
-        v.finish()?;
+        finish(v)?;
         Ok(EndTxnMarker {
             outcome,
             coordinator_epoch,
@@ -630,7 +632,7 @@ impl GroupMetadataValue {
                 assignment: r.bytes("assignment")?,
             });
         }
-        r.finish()?;
+        finish(r)?;
         Ok(GroupMetadataValue {
             protocol_type,
             generation,
@@ -642,116 +644,24 @@ impl GroupMetadataValue {
     }
 }
 
-#[derive(Default)]
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn i16(&mut self, v: i16) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-    fn i32(&mut self, v: i32) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-    fn string(&mut self, field: &'static str, s: &str) -> Result<(), CodecError> {
-        let n = i16::try_from(s.len()).map_err(|_| CodecError::TooLarge(field))?;
-        self.i16(n);
-        self.0.extend_from_slice(s.as_bytes());
+/// Checks that `r` read every byte.
+fn finish(r: Reader<'_>) -> Result<(), CodecError> {
+    if r.0.is_empty() {
         Ok(())
-    }
-    fn nullable_string(&mut self, field: &'static str, s: Option<&str>) -> Result<(), CodecError> {
-        match s {
-            Some(s) => self.string(field, s),
-            None => {
-                self.i16(-1);
-                Ok(())
-            }
-        }
-    }
-    fn len32(&mut self, field: &'static str, n: usize) -> Result<(), CodecError> {
-        let n = i32::try_from(n).map_err(|_| CodecError::TooLarge(field))?;
-        self.i32(n);
-        Ok(())
-    }
-    fn bytes(&mut self, field: &'static str, b: &[u8]) -> Result<(), CodecError> {
-        self.len32(field, b.len())?;
-        self.0.extend_from_slice(b);
-        Ok(())
+    } else {
+        Err(CodecError::TrailingBytes(r.0.len()))
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], CodecError> {
-        if self.0.len() < n {
-            return Err(CodecError::Truncated {
-                field,
-                needed: n - self.0.len(),
-            });
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], CodecError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(field, N)?);
-        Ok(a)
-    }
-    fn i16(&mut self, field: &'static str) -> Result<i16, CodecError> {
-        Ok(i16::from_be_bytes(self.array(field)?))
-    }
-    fn i32(&mut self, field: &'static str) -> Result<i32, CodecError> {
-        Ok(i32::from_be_bytes(self.array(field)?))
-    }
-    fn i64(&mut self, field: &'static str) -> Result<i64, CodecError> {
-        Ok(i64::from_be_bytes(self.array(field)?))
-    }
-    fn nullable_str(&mut self, field: &'static str) -> Result<Option<&'a str>, CodecError> {
-        let n = self.i16(field)?;
-        if n == -1 {
-            return Ok(None);
-        }
-        if n < 0 {
-            return Err(CodecError::InvalidLength {
-                field,
-                length: i64::from(n),
-            });
-        }
-        let b = self.take(field, n as usize)?;
-        std::str::from_utf8(b)
-            .map(Some)
-            .map_err(|_| CodecError::InvalidUtf8(field))
-    }
-    fn str(&mut self, field: &'static str) -> Result<&'a str, CodecError> {
-        self.nullable_str(field)?
-            .ok_or(CodecError::InvalidLength { field, length: -1 })
-    }
-    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>, CodecError> {
-        Ok(self.nullable_str(field)?.map(str::to_owned))
-    }
-    fn string(&mut self, field: &'static str) -> Result<String, CodecError> {
-        self.nullable_string(field)?
-            .ok_or(CodecError::InvalidLength { field, length: -1 })
-    }
-    fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>, CodecError> {
-        let n = self.i32(field)?;
-        if n < 0 {
-            return Err(CodecError::InvalidLength {
-                field,
-                length: i64::from(n),
-            });
-        }
-        Ok(self.take(field, n as usize)?.to_vec())
-    }
-    fn finish(self) -> Result<(), CodecError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(CodecError::TrailingBytes(self.0.len()))
+impl From<WireError> for CodecError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated { field, needed } => CodecError::Truncated { field, needed },
+            WireError::InvalidLength { field, length } => {
+                CodecError::InvalidLength { field, length }
+            }
+            WireError::InvalidUtf8 { field } => CodecError::InvalidUtf8(field),
+            WireError::TooLarge { field, .. } => CodecError::TooLarge(field),
         }
     }
 }

@@ -49,6 +49,8 @@
 //! # Ok::<(), consumer_groups::protocol::consumer::ProtocolError>(())
 //! ```
 
+use crate::wire::{Reader, WireError, Writer};
+
 /// The protocol type of a group of consumers, as JoinGroup carries it.
 pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
@@ -186,7 +188,7 @@ impl Subscription {
         check_encode_version("subscription", version, SUBSCRIPTION_MAX_VERSION)?;
         let mut w = Writer::default();
         w.i16(version);
-        w.count("topics", self.topics.len())?;
+        w.len32("topics", self.topics.len())?;
         for topic in &self.topics {
             w.string("topics", topic)?;
         }
@@ -318,71 +320,31 @@ const MIN_I32: usize = 4;
 /// The fewest bytes a topic's partitions take: an empty topic string and an empty array.
 const MIN_TOPIC_PARTITIONS: usize = MIN_STRING + 4;
 
-#[derive(Default)]
-struct Writer(Vec<u8>);
+impl From<WireError> for ProtocolError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated { field, needed } => ProtocolError::Truncated { field, needed },
+            WireError::InvalidLength { field, length } => ProtocolError::InvalidLength {
+                field,
+                // Lengths are read from `i16`s and `i32`s: they fit.
+                length: i32::try_from(length).unwrap_or(i32::MIN),
+            },
+            WireError::InvalidUtf8 { field } => ProtocolError::InvalidUtf8 { field },
+            WireError::TooLarge { field, len } => ProtocolError::TooLarge { field, len },
+        }
+    }
+}
 
 impl Writer {
-    fn i16(&mut self, v: i16) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-
-    fn i32(&mut self, v: i32) {
-        self.0.extend_from_slice(&v.to_be_bytes());
-    }
-
-    /// An `i32` length or count.
-    fn count(&mut self, field: &'static str, len: usize) -> Result<(), ProtocolError> {
-        let n = i32::try_from(len).map_err(|_| ProtocolError::TooLarge { field, len })?;
-        self.i32(n);
-        Ok(())
-    }
-
-    fn string(&mut self, field: &'static str, s: &str) -> Result<(), ProtocolError> {
-        let len = s.len();
-        let n = i16::try_from(len).map_err(|_| ProtocolError::TooLarge { field, len })?;
-        self.i16(n);
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-
-    fn nullable_string(
-        &mut self,
-        field: &'static str,
-        s: Option<&str>,
-    ) -> Result<(), ProtocolError> {
-        match s {
-            Some(s) => self.string(field, s),
-            None => {
-                self.i16(-1);
-                Ok(())
-            }
-        }
-    }
-
-    fn nullable_bytes(
-        &mut self,
-        field: &'static str,
-        b: Option<&[u8]>,
-    ) -> Result<(), ProtocolError> {
-        match b {
-            Some(b) => {
-                self.count(field, b.len())?;
-                self.0.extend_from_slice(b);
-            }
-            None => self.i32(-1),
-        }
-        Ok(())
-    }
-
     fn topic_partitions(
         &mut self,
         field: &'static str,
         list: &[TopicPartitions],
     ) -> Result<(), ProtocolError> {
-        self.count(field, list.len())?;
+        self.len32(field, list.len())?;
         for tp in list {
             self.string("topic", &tp.topic)?;
-            self.count("partitions", tp.partitions.len())?;
+            self.len32("partitions", tp.partitions.len())?;
             for &p in &tp.partitions {
                 self.i32(p);
             }
@@ -391,105 +353,13 @@ impl Writer {
     }
 }
 
-/// The bytes not read yet.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn fixed<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], ProtocolError> {
-        match self.0.split_first_chunk::<N>() {
-            Some((head, tail)) => {
-                self.0 = tail;
-                Ok(*head)
-            }
-            None => Err(ProtocolError::Truncated {
-                field,
-                needed: N - self.0.len(),
-            }),
-        }
-    }
-
-    fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], ProtocolError> {
-        match self.0.split_at_checked(n) {
-            Some((head, tail)) => {
-                self.0 = tail;
-                Ok(head)
-            }
-            None => Err(ProtocolError::Truncated {
-                field,
-                needed: n - self.0.len(),
-            }),
-        }
-    }
-
-    fn i16(&mut self, field: &'static str) -> Result<i16, ProtocolError> {
-        self.fixed(field).map(i16::from_be_bytes)
-    }
-
-    fn i32(&mut self, field: &'static str) -> Result<i32, ProtocolError> {
-        self.fixed(field).map(i32::from_be_bytes)
-    }
-
+impl Reader<'_> {
     fn version(&mut self, message: &'static str) -> Result<i16, ProtocolError> {
         let version = self.i16("version")?;
         if version < 0 {
             return Err(ProtocolError::UnsupportedVersion { message, version });
         }
         Ok(version)
-    }
-
-    /// A non-null array's count, checked against the bytes left: `min_element` is the fewest
-    /// bytes one element takes, so the count is safe to pre-allocate from.
-    fn count(&mut self, field: &'static str, min_element: usize) -> Result<usize, ProtocolError> {
-        let length = self.i32(field)?;
-        let count =
-            usize::try_from(length).map_err(|_| ProtocolError::InvalidLength { field, length })?;
-        let at_least = count.saturating_mul(min_element);
-        if at_least > self.0.len() {
-            return Err(ProtocolError::Truncated {
-                field,
-                needed: at_least - self.0.len(),
-            });
-        }
-        Ok(count)
-    }
-
-    fn utf8(field: &'static str, bytes: &[u8]) -> Result<String, ProtocolError> {
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| ProtocolError::InvalidUtf8 { field })
-    }
-
-    fn string(&mut self, field: &'static str) -> Result<String, ProtocolError> {
-        let length = self.i16(field)?;
-        let len = usize::try_from(length).map_err(|_| ProtocolError::InvalidLength {
-            field,
-            length: length.into(),
-        })?;
-        let bytes = self.take(field, len)?;
-        Self::utf8(field, bytes)
-    }
-
-    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>, ProtocolError> {
-        let length = self.i16(field)?;
-        if length == -1 {
-            return Ok(None);
-        }
-        let len = usize::try_from(length).map_err(|_| ProtocolError::InvalidLength {
-            field,
-            length: length.into(),
-        })?;
-        let bytes = self.take(field, len)?;
-        Self::utf8(field, bytes).map(Some)
-    }
-
-    fn nullable_bytes(&mut self, field: &'static str) -> Result<Option<Vec<u8>>, ProtocolError> {
-        let length = self.i32(field)?;
-        if length == -1 {
-            return Ok(None);
-        }
-        let len =
-            usize::try_from(length).map_err(|_| ProtocolError::InvalidLength { field, length })?;
-        Ok(Some(self.take(field, len)?.to_vec()))
     }
 
     fn topic_partitions(
