@@ -380,6 +380,37 @@ pub enum Error {
     /// one partition to two members, or a partition to a member not subscribed to its topic.
     #[error("assignor contract violated: {0}")]
     AssignorContract(String),
+    /// A consumer setting has a value it cannot take, or two settings contradict each other.
+    #[error("invalid value for {key}: {reason}")]
+    InvalidConfig {
+        /// The setting, by Kafka's property name (`session.timeout.ms`).
+        key: String,
+        /// Why the value was refused.
+        reason: String,
+    },
+    /// Consumer properties that no setting of this crate or of a Kafka consumer knows.
+    #[error("unknown consumer properties: {}", .0.join(", "))]
+    UnknownConfig(Vec<String>),
+    /// The member does not own this partition (it was never assigned, was revoked, or was lost),
+    /// so it may not commit, seek or read it.
+    #[error("partition {topic}-{partition} is not assigned to this member")]
+    NotAssigned {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// The member is rejoining its group: its generation is about to end, so a commit now would
+    /// be fenced. Retry once the rebalance completes.
+    #[error("the group is rebalancing; retry after the rebalance completes")]
+    RebalanceInProgress,
+    /// The operation does not fit the member's state (subscribing while partitions are assigned
+    /// by hand, acknowledging a revocation nobody asked for, …).
+    #[error("illegal state: {0}")]
+    IllegalState(&'static str),
+    /// The member was closed or stopped by a fatal error; it takes no more commands.
+    #[error("the consumer is closed")]
+    Closed,
 }
 
 #[cfg(test)]
