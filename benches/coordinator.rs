@@ -37,7 +37,7 @@ use consumer_groups::coordinator::{
 use consumer_groups::log::{Log, MemoryLog, ReadLimit};
 use consumer_groups::offsets::LogOffsetStore;
 use consumer_groups::protocol::consumer::{
-    Assignment as ConsumerAssignment, Subscription, TopicPartitions,
+    Assignment as ConsumerAssignment, Subscription, SubscriptionRef, TopicPartitions,
 };
 use consumer_groups::protocol::group::{
     HeartbeatRequest, JoinGroupMember, JoinGroupRequest, JoinGroupResponse, JoinProtocol,
@@ -156,9 +156,10 @@ fn sync_request(
     }
 }
 
-/// The leader's first step: every member's subscription, decoded, as a `GroupSpec` over
-/// `topics` (the leader's topic metadata). Topic names are looked up in `topics` so the spec
-/// shares their strings instead of allocating one per member and topic.
+/// The leader's first step: every member's subscription, decoded in place
+/// (`SubscriptionRef`), as a `GroupSpec` over `topics` (the leader's topic metadata). Topic
+/// names are looked up in `topics` so the spec shares their strings instead of allocating one
+/// per member and topic.
 fn spec_from_join(members: &[JoinGroupMember], topics: &[TopicSpec]) -> GroupSpec {
     let names: hashbrown::HashMap<&str, &Topic> = topics
         .iter()
@@ -172,25 +173,23 @@ fn spec_from_join(members: &[JoinGroupMember], topics: &[TopicSpec]) -> GroupSpe
     let specs: Vec<MemberSpec> = members
         .iter()
         .map(|m| {
-            let (_, sub) = Subscription::decode(&m.metadata).expect("subscription");
+            let (_, sub) = SubscriptionRef::decode(&m.metadata).expect("subscription");
             let mut spec = MemberSpec::new(m.member_id.clone())
-                .subscribe(sub.topics.iter().map(|t| topic(t)))
-                .owned(sub.owned_partitions.iter().flat_map(|tp| {
-                    let t = topic(&tp.topic);
-                    tp.partitions
-                        .iter()
-                        .map(move |&p| TopicPartition::new(t.clone(), p))
+                .subscribe(sub.topics().map(topic))
+                .owned(sub.owned_partitions().flat_map(|(t, partitions)| {
+                    let t = topic(t);
+                    partitions.map(move |p| TopicPartition::new(t.clone(), p))
                 }));
-            if sub.generation >= 0 {
-                spec = spec.generation(Generation(sub.generation));
+            if sub.generation() >= 0 {
+                spec = spec.generation(Generation(sub.generation()));
             }
-            if let Some(rack) = sub.rack {
+            if let Some(rack) = sub.rack() {
                 spec = spec.rack(rack);
             }
             if let Some(i) = &m.group_instance_id {
                 spec = spec.instance_id(i.clone());
             }
-            if let Some(data) = sub.user_data {
+            if let Some(data) = sub.user_data() {
                 spec = spec.user_data(data);
             }
             spec
@@ -203,21 +202,23 @@ fn spec_from_join(members: &[JoinGroupMember], topics: &[TopicSpec]) -> GroupSpe
         .expect("valid spec")
 }
 
-/// The leader's last step: one consumer-protocol `Assignment` per member, encoded.
-fn encode_plan(plan: &Assignment) -> Vec<(MemberId, Vec<u8>)> {
+/// The leader's last step: one consumer-protocol `Assignment` per member, encoded straight
+/// from the plan's per-topic runs (`Assignment::encode_topics`) into exact-size buffers.
+fn encode_plan(plan: &Assignment, spec: &GroupSpec) -> Vec<(MemberId, Vec<u8>)> {
+    let topics = spec.topics();
     plan.iter()
         .map(|m| {
-            let a = ConsumerAssignment {
-                partitions: m
-                    .by_topic()
-                    .map(|(t, partitions)| TopicPartitions {
-                        topic: t.as_str().to_owned(),
-                        partitions,
-                    })
-                    .collect(),
-                user_data: None,
-            };
-            (m.member_id().clone(), a.encode(VERSION).expect("encode"))
+            let runs = m
+                .partitions()
+                .chunk_by(|a, b| a.topic_index() == b.topic_index())
+                .map(|run| {
+                    (
+                        topics[run[0].topic_index()].name().as_str(),
+                        run.iter().map(|p| p.partition()),
+                    )
+                });
+            let bytes = ConsumerAssignment::encode_topics(VERSION, runs, None).expect("encode");
+            (m.member_id().clone(), bytes)
         })
         .collect()
 }
@@ -230,7 +231,7 @@ fn lead(
 ) -> Vec<(MemberId, Vec<u8>)> {
     let spec = spec_from_join(&leader.members, topics);
     let plan = assignor.assign(&spec).expect("assign");
-    encode_plan(&plan)
+    encode_plan(&plan, &spec)
 }
 
 // ---- Rebalance ----------------------------------------------------------------------------
@@ -368,6 +369,24 @@ fn bench_rebalance(c: &mut Criterion) {
     assert_eq!(sync_phase(&mut h, followers, leader_sync), w.members);
     assert_eq!(h.c.group_state("rebalance-group"), Some(GroupState::Stable));
     let spec = spec_from_join(&leader.members, &w.topics);
+    // The in-place encoding gives the bytes of the owned `Assignment`'s.
+    let plan = w.assignor.assign(&spec).expect("assign");
+    for (m, (id, bytes)) in plan.iter().zip(&assignments) {
+        let owned = ConsumerAssignment {
+            partitions: m
+                .by_topic()
+                .map(|(t, partitions)| TopicPartitions {
+                    topic: t.as_str().to_owned(),
+                    partitions,
+                })
+                .collect(),
+            user_data: None,
+        };
+        assert_eq!(
+            (m.member_id(), bytes),
+            (id, &owned.encode(VERSION).expect("encode"))
+        );
+    }
     let decoded: Vec<ConsumerAssignment> = assignments
         .iter()
         .map(|(_, a)| ConsumerAssignment::decode(a).expect("assignment").1)

@@ -9,7 +9,7 @@
 
 use consumer_groups::protocol::consumer::{
     ASSIGNMENT_MAX_VERSION, Assignment, CONSUMER_PROTOCOL_TYPE, ProtocolError,
-    SUBSCRIPTION_MAX_VERSION, Subscription, TopicPartitions,
+    SUBSCRIPTION_MAX_VERSION, Subscription, SubscriptionRef, TopicPartitions,
 };
 use proptest::prelude::*;
 
@@ -480,6 +480,154 @@ fn errors_display() {
     assert_eq!(e.to_string(), "unsupported assignment version -1");
 }
 
+/// The borrowed decoder's verdict, made owned so it compares with `Subscription::decode`'s.
+fn decode_ref(bytes: &[u8]) -> Result<(i16, Subscription), ProtocolError> {
+    SubscriptionRef::decode(bytes).map(|(v, s)| (v, s.to_subscription()))
+}
+
+/// An assignment encoded through `Assignment::encode_topics`, from its per-topic lists.
+fn encode_topics(a: &Assignment, version: i16) -> Result<Vec<u8>, ProtocolError> {
+    Assignment::encode_topics(
+        version,
+        a.partitions
+            .iter()
+            .map(|tp| (tp.topic.as_str(), tp.partitions.iter().copied())),
+        a.user_data.as_deref(),
+    )
+}
+
+#[test]
+fn subscription_ref_reads_every_field_in_place() {
+    let subscription = Subscription {
+        topics: vec!["t".into(), "ü".into()],
+        user_data: Some(vec![0xca, 0xfe]),
+        owned_partitions: vec![
+            TopicPartitions::new("t", [0, 2]),
+            TopicPartitions::new("u", []),
+        ],
+        generation: 9,
+        rack: Some("r1".into()),
+    };
+    let bytes = subscription.encode(3).unwrap();
+    let (version, s) = SubscriptionRef::decode(&bytes).unwrap();
+    assert_eq!(version, 3);
+    let topics = s.topics();
+    assert_eq!(topics.len(), 2);
+    assert_eq!(topics.collect::<Vec<_>>(), ["t", "ü"]);
+    assert_eq!(s.user_data(), Some(&[0xca, 0xfe][..]));
+    let owned: Vec<(&str, Vec<i32>)> = s
+        .owned_partitions()
+        .map(|(t, ps)| {
+            assert_eq!(ps.len(), ps.clone().count());
+            (t, ps.collect())
+        })
+        .collect();
+    assert_eq!(owned, [("t", vec![0, 2]), ("u", vec![])]);
+    assert_eq!((s.generation(), s.rack()), (9, Some("r1")));
+    assert_eq!(s.to_subscription(), subscription);
+    // Every topic name borrows from the bytes.
+    let range = bytes.as_ptr_range();
+    assert!(s.topics().all(|t| range.contains(&t.as_ptr())));
+}
+
+#[test]
+fn subscription_ref_fields_a_version_lacks_are_defaults() {
+    let subscription = Subscription {
+        topics: vec!["t".into()],
+        user_data: None,
+        owned_partitions: vec![TopicPartitions::new("t", [1])],
+        generation: 3,
+        rack: Some("r".into()),
+    };
+    for version in 0..=3 {
+        let bytes = subscription.encode(version).unwrap();
+        let (v, s) = SubscriptionRef::decode(&bytes).unwrap();
+        assert_eq!(v, version);
+        assert_eq!(s.owned_partitions().len(), usize::from(version >= 1));
+        assert_eq!(s.generation(), if version >= 2 { 3 } else { -1 });
+        assert_eq!(s.rack(), (version >= 3).then_some("r"));
+        assert_eq!(decode_ref(&bytes), Subscription::decode(&bytes));
+    }
+}
+
+#[test]
+fn subscription_ref_refuses_what_decode_refuses_with_the_same_error() {
+    let good = Subscription {
+        topics: vec!["orders".into()],
+        user_data: Some(vec![1, 2, 3]),
+        owned_partitions: vec![TopicPartitions::new("orders", [0, 1, 2])],
+        generation: 1,
+        rack: None,
+    }
+    .encode(3)
+    .unwrap();
+    let hostile: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        vec![0xff, 0xff],
+        vec![0, 0, 0x7f, 0xff, 0xff, 0xff], // 2^31 - 1 topics
+        vec![0, 0, 0xff, 0xff, 0xff, 0xfe], // -2 topics
+        vec![0, 0, 0, 0, 0, 1, 0xff, 0xff], // a null topic
+        vec![0, 0, 0, 0, 0, 1, 0, 2, 0xc3, 0x28], // invalid UTF-8
+        vec![0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xfe], // user data of length -2
+        vec![0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff], // user data longer than the bytes
+        vec![0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0], // a trailing byte
+        vec![
+            0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 0, 0x7f, 0, 0, 0,
+        ],
+    ];
+    for bytes in hostile
+        .iter()
+        .map(Vec::as_slice)
+        .chain((0..good.len()).map(|end| &good[..end]))
+    {
+        let expected = Subscription::decode(bytes);
+        assert!(expected.is_err(), "{bytes:?}");
+        assert_eq!(decode_ref(bytes), expected, "{bytes:?}");
+    }
+}
+
+#[test]
+fn assignment_encode_topics_matches_encode() {
+    let a = Assignment {
+        partitions: vec![
+            TopicPartitions::new("orders", [0, 3]),
+            TopicPartitions::new("", []),
+            TopicPartitions::new("ü", [i32::MIN, -1, i32::MAX]),
+        ],
+        user_data: Some(vec![7]),
+    };
+    for version in 0..=3 {
+        let bytes = encode_topics(&a, version).unwrap();
+        assert_eq!(bytes, a.encode(version).unwrap());
+        assert_eq!(bytes.len(), bytes.capacity(), "an exact-size buffer");
+    }
+    for version in [-1, 4] {
+        assert_eq!(encode_topics(&a, version), a.encode(version));
+    }
+    let long = Assignment {
+        partitions: vec![TopicPartitions::new("x".repeat(32_768), [0])],
+        user_data: None,
+    };
+    assert!(matches!(
+        encode_topics(&long, 0),
+        Err(ProtocolError::TooLarge { len: 32_768, .. })
+    ));
+    assert_eq!(encode_topics(&long, 0), long.encode(0));
+}
+
+#[test]
+fn assignment_encode_topics_counts_what_the_iterators_yield() {
+    // A size hint that lies only sizes the buffer: the counts written are what was yielded.
+    let lying = (0..5).filter(|p| p % 2 == 0); // size hint (0, Some(5)), yields 3
+    let bytes = Assignment::encode_topics(1, [("t", lying)], None).unwrap();
+    let expected = Assignment {
+        partitions: vec![TopicPartitions::new("t", [0, 2, 4])],
+        user_data: None,
+    };
+    assert_eq!(bytes, expected.encode(1).unwrap());
+}
+
 fn topic() -> impl Strategy<Value = String> {
     // Mostly short ASCII names, sometimes arbitrary Unicode (multi-byte UTF-8).
     prop_oneof![3 => "[a-z0-9._-]{0,12}", 1 => any::<String>()]
@@ -598,6 +746,24 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         let _ = Subscription::decode(&bytes);
         let _ = Assignment::decode(&bytes);
+        prop_assert_eq!(decode_ref(&bytes), Subscription::decode(&bytes));
+    }
+
+    #[test]
+    fn subscription_ref_agrees_with_decode(
+        s in subscription(),
+        version in 0..=3i16,
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let bytes = s.encode(version).unwrap();
+        prop_assert_eq!(decode_ref(&bytes), Subscription::decode(&bytes));
+        let end = cut.index(bytes.len());
+        prop_assert_eq!(decode_ref(&bytes[..end]), Subscription::decode(&bytes[..end]));
+    }
+
+    #[test]
+    fn assignment_encode_topics_agrees_with_encode(a in assignment(), version in -1..=4i16) {
+        prop_assert_eq!(encode_topics(&a, version), a.encode(version));
     }
 
     #[test]
@@ -606,6 +772,7 @@ proptest! {
         body in prop::collection::vec(any::<u8>(), 0..256),
     ) {
         let bytes = [&version.to_be_bytes()[..], &body].concat();
+        prop_assert_eq!(decode_ref(&bytes), Subscription::decode(&bytes));
         if let Ok((v, s)) = Subscription::decode(&bytes) {
             prop_assert_eq!(v, version);
             // Whatever decodes at a known version re-encodes to the very same bytes.
@@ -632,6 +799,7 @@ proptest! {
             let i = at.index(bytes.len());
             bytes[i] = value;
         }
+        prop_assert_eq!(decode_ref(&bytes), Subscription::decode(&bytes));
         let _ = Subscription::decode(&bytes);
         let _ = Assignment::decode(&bytes);
     }

@@ -392,3 +392,358 @@ impl Reader<'_> {
         Ok(())
     }
 }
+
+/// A [`Subscription`] read in place: the decoded fields borrow from the bytes, so reading one
+/// allocates nothing. The leader of a large group decodes every member's subscription; this is
+/// the way to do it without a `String` per topic.
+///
+/// [`decode`](Self::decode) checks the whole message exactly as [`Subscription::decode`] does
+/// (same errors for the same bytes), so the iterators it hands out cannot fail.
+///
+/// ```
+/// use consumer_groups::protocol::consumer::{Subscription, SubscriptionRef, TopicPartitions};
+///
+/// let subscription = Subscription {
+///     topics: vec!["orders".into(), "payments".into()],
+///     owned_partitions: vec![TopicPartitions::new("orders", [0, 2])],
+///     generation: 4,
+///     ..Subscription::default()
+/// };
+/// let bytes = subscription.encode(3)?;
+/// let (version, s) = SubscriptionRef::decode(&bytes)?;
+/// assert_eq!(version, 3);
+/// assert_eq!(s.topics().collect::<Vec<&str>>(), ["orders", "payments"]);
+/// let (topic, partitions) = s.owned_partitions().next().unwrap();
+/// assert_eq!((topic, partitions.collect::<Vec<i32>>()), ("orders", vec![0, 2]));
+/// assert_eq!((s.generation(), s.rack(), s.user_data()), (4, None, None));
+/// assert_eq!(s.to_subscription(), subscription);
+/// assert!(SubscriptionRef::decode(&bytes[..bytes.len() - 1]).is_err());
+/// # Ok::<(), consumer_groups::protocol::consumer::ProtocolError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRef<'a> {
+    topics: TopicNames<'a>,
+    user_data: Option<&'a [u8]>,
+    owned_partitions: OwnedPartitions<'a>,
+    generation: i32,
+    rack: Option<&'a str>,
+}
+
+impl<'a> SubscriptionRef<'a> {
+    /// Reads a subscription in place, returning the version found on the wire. Accepts and
+    /// refuses exactly the bytes [`Subscription::decode`] does, with the same errors.
+    ///
+    /// # Errors
+    /// As [`Subscription::decode`].
+    pub fn decode(bytes: &'a [u8]) -> Result<(i16, Self), ProtocolError> {
+        let mut r = Reader(bytes);
+        let version = r.version("subscription")?;
+        let count = r.count("topics", MIN_STRING)?;
+        let start = r.0;
+        for _ in 0..count {
+            r.str("topics")?;
+        }
+        let topics = TopicNames {
+            bytes: consumed(start, r.0),
+            left: count,
+        };
+        let user_data = r.nullable_bytes_ref("user_data")?;
+        let owned_partitions = if version >= 1 {
+            r.topic_partitions_ref("owned_partitions")?
+        } else {
+            OwnedPartitions::default()
+        };
+        let generation = if version >= 2 {
+            r.i32("generation_id")?
+        } else {
+            -1
+        };
+        let rack = if version >= 3 {
+            r.nullable_str("rack_id")?
+        } else {
+            None
+        };
+        r.finish("subscription", version, SUBSCRIPTION_MAX_VERSION)?;
+        Ok((
+            version,
+            SubscriptionRef {
+                topics,
+                user_data,
+                owned_partitions,
+                generation,
+                rack,
+            },
+        ))
+    }
+
+    /// The topics subscribed to, in wire order.
+    #[must_use]
+    pub fn topics(&self) -> TopicNames<'a> {
+        self.topics.clone()
+    }
+
+    /// The user data (`None` for a null).
+    #[must_use]
+    pub fn user_data(&self) -> Option<&'a [u8]> {
+        self.user_data
+    }
+
+    /// The partitions the member owns, per topic, in wire order (none before version 1).
+    #[must_use]
+    pub fn owned_partitions(&self) -> OwnedPartitions<'a> {
+        self.owned_partitions.clone()
+    }
+
+    /// The generation of the owned partitions, `-1` if unknown or before version 2.
+    #[must_use]
+    pub fn generation(&self) -> i32 {
+        self.generation
+    }
+
+    /// The member's rack (`None` for a null, or before version 3).
+    #[must_use]
+    pub fn rack(&self) -> Option<&'a str> {
+        self.rack
+    }
+
+    /// The owned [`Subscription`] with the same fields.
+    #[must_use]
+    pub fn to_subscription(&self) -> Subscription {
+        Subscription {
+            topics: self.topics().map(str::to_owned).collect(),
+            user_data: self.user_data.map(<[u8]>::to_vec),
+            owned_partitions: self
+                .owned_partitions()
+                .map(|(topic, partitions)| TopicPartitions {
+                    topic: topic.to_owned(),
+                    partitions: partitions.collect(),
+                })
+                .collect(),
+            generation: self.generation,
+            rack: self.rack.map(str::to_owned),
+        }
+    }
+}
+
+/// The bytes between `start` and `rest`, where `rest` is a tail of `start`.
+fn consumed<'a>(start: &'a [u8], rest: &'a [u8]) -> &'a [u8] {
+    start.get(..start.len() - rest.len()).unwrap_or_default()
+}
+
+/// The topic names of a [`SubscriptionRef`], as `&str`s borrowed from its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TopicNames<'a> {
+    /// The encoded strings not yet read, checked by the decoder.
+    bytes: &'a [u8],
+    left: usize,
+}
+
+impl<'a> Iterator for TopicNames<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.left == 0 {
+            return None;
+        }
+        let mut r = Reader(self.bytes);
+        // The decoder checked these bytes; should they somehow not hold a string, the
+        // iteration ends instead of panicking.
+        let Ok(s) = r.str("topics") else {
+            self.left = 0;
+            return None;
+        };
+        self.bytes = r.0;
+        self.left -= 1;
+        Some(s)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for TopicNames<'_> {}
+
+/// Per-topic partition lists borrowed from encoded bytes: the owned partitions of a
+/// [`SubscriptionRef`]. Yields each topic with an iterator over its partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnedPartitions<'a> {
+    /// The encoded `(topic, [partition])` entries not yet read, checked by the decoder.
+    bytes: &'a [u8],
+    left: usize,
+}
+
+impl<'a> Iterator for OwnedPartitions<'a> {
+    type Item = (&'a str, PartitionNumbers<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        let mut r = Reader(self.bytes);
+        let entry = r.str("topic").and_then(|topic| {
+            let n = r.count("partitions", MIN_I32)?;
+            let bytes = r.take("partitions", n * MIN_I32)?;
+            Ok((topic, PartitionNumbers { bytes }))
+        });
+        let Ok(entry) = entry else {
+            self.left = 0;
+            return None;
+        };
+        self.bytes = r.0;
+        self.left -= 1;
+        Some(entry)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for OwnedPartitions<'_> {}
+
+/// The partition numbers of one topic, read from their big-endian `i32`s in place.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartitionNumbers<'a> {
+    bytes: &'a [u8],
+}
+
+impl Iterator for PartitionNumbers<'_> {
+    type Item = i32;
+
+    fn next(&mut self) -> Option<i32> {
+        let (head, tail) = self.bytes.split_first_chunk::<4>()?;
+        self.bytes = tail;
+        Some(i32::from_be_bytes(*head))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.bytes.len() / MIN_I32;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for PartitionNumbers<'_> {}
+
+impl<'a> Reader<'a> {
+    /// Nullable bytes, borrowed; the same checks and errors as `nullable_bytes`.
+    fn nullable_bytes_ref(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<&'a [u8]>, ProtocolError> {
+        let n = self.i32(field)?;
+        if n == -1 {
+            return Ok(None);
+        }
+        let len =
+            usize::try_from(n).map_err(|_| ProtocolError::InvalidLength { field, length: n })?;
+        Ok(Some(self.take(field, len)?))
+    }
+
+    /// `[topic, [partition]]` entries, checked and borrowed; the same checks and errors as
+    /// `topic_partitions`.
+    fn topic_partitions_ref(
+        &mut self,
+        field: &'static str,
+    ) -> Result<OwnedPartitions<'a>, ProtocolError> {
+        let count = self.count(field, MIN_TOPIC_PARTITIONS)?;
+        let start = self.0;
+        for _ in 0..count {
+            self.str("topic")?;
+            let n = self.count("partitions", MIN_I32)?;
+            self.take("partitions", n * MIN_I32)?;
+        }
+        Ok(OwnedPartitions {
+            bytes: consumed(start, self.0),
+            left: count,
+        })
+    }
+}
+
+impl Assignment {
+    /// Kafka's bytes for an assignment given as `(topic, partitions)` pairs, written straight
+    /// into a buffer of the exact size, without building an [`Assignment`] first. The bytes are
+    /// the same as [`encode`](Self::encode) gives for an `Assignment` with the same topics,
+    /// partitions and user data, in the same order.
+    ///
+    /// `topics` is walked twice (once to size the buffer), hence `Clone`; the partition
+    /// iterators' `size_hint` only sizes the buffer, and the counts written are the numbers of
+    /// partitions actually yielded.
+    ///
+    /// ```
+    /// use consumer_groups::protocol::consumer::{Assignment, TopicPartitions};
+    ///
+    /// let plan: Vec<(&str, Vec<i32>)> = vec![("orders", vec![0, 3]), ("payments", vec![1])];
+    /// let bytes = Assignment::encode_topics(
+    ///     3,
+    ///     plan.iter().map(|(t, ps)| (*t, ps.iter().copied())),
+    ///     None,
+    /// )?;
+    /// let owned = Assignment {
+    ///     partitions: vec![TopicPartitions::new("orders", [0, 3]), TopicPartitions::new("payments", [1])],
+    ///     user_data: None,
+    /// };
+    /// assert_eq!(bytes, owned.encode(3)?);
+    /// assert_eq!(bytes.len(), bytes.capacity());
+    /// # Ok::<(), consumer_groups::protocol::consumer::ProtocolError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`encode`](Self::encode): [`ProtocolError::UnsupportedVersion`] for a version outside
+    /// `0..=3`, [`ProtocolError::TooLarge`] for a topic over 32,767 bytes, or user data or an
+    /// array over `i32::MAX`.
+    pub fn encode_topics<'t, T, P>(
+        version: i16,
+        topics: T,
+        user_data: Option<&[u8]>,
+    ) -> Result<Vec<u8>, ProtocolError>
+    where
+        T: IntoIterator<Item = (&'t str, P)>,
+        T::IntoIter: Clone,
+        P: IntoIterator<Item = i32>,
+    {
+        check_encode_version("assignment", version, ASSIGNMENT_MAX_VERSION)?;
+        let topics = topics.into_iter();
+        let mut size = 2 + 4 + 4 + user_data.map_or(0, <[u8]>::len);
+        for (topic, partitions) in topics.clone() {
+            let n = partitions.into_iter().size_hint().0;
+            size = size
+                .saturating_add(2 + topic.len() + 4)
+                .saturating_add(n.saturating_mul(4));
+        }
+        let mut w = Writer(Vec::with_capacity(size));
+        w.i16(version);
+        let count_at = w.0.len();
+        w.i32(0);
+        let mut count = 0usize;
+        for (topic, partitions) in topics {
+            w.string("topic", topic)?;
+            let n_at = w.0.len();
+            w.i32(0);
+            let mut n = 0usize;
+            for p in partitions {
+                w.i32(p);
+                n += 1;
+            }
+            patch_len(&mut w.0, n_at, "partitions", n)?;
+            count += 1;
+        }
+        patch_len(&mut w.0, count_at, "assigned_partitions", count)?;
+        w.nullable_bytes("user_data", user_data)?;
+        Ok(w.0)
+    }
+}
+
+/// Writes `len` as the `i32` at `at` in `buf`.
+fn patch_len(
+    buf: &mut [u8],
+    at: usize,
+    field: &'static str,
+    len: usize,
+) -> Result<(), ProtocolError> {
+    let n = i32::try_from(len).map_err(|_| ProtocolError::TooLarge { field, len })?;
+    if let Some(slot) = buf.get_mut(at..at + 4) {
+        slot.copy_from_slice(&n.to_be_bytes());
+    }
+    Ok(())
+}
