@@ -85,6 +85,7 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 pub mod assignor;
+pub mod consumer;
 pub mod coordinator;
 pub mod error;
 pub mod log;

@@ -9,3 +9,5 @@
 
 pub mod consumer;
 pub mod group;
+
+pub use crate::coordinator::{Request, RequestId, Response};
