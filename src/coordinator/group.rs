@@ -61,10 +61,6 @@ pub(crate) struct Member {
     pub(crate) assignment: Vec<u8>,
     pub(crate) awaiting_join: Option<RequestId>,
     pub(crate) awaiting_sync: Option<RequestId>,
-    /// When the member is removed unless it heartbeats (or, while new, completes its join).
-    pub(crate) deadline: Timestamp,
-    /// The deadline the timer heap holds for this member.
-    pub(crate) timer_at: Option<Timestamp>,
     /// Joined but has not yet completed a join: expires on the new-member timeout.
     pub(crate) is_new: bool,
     /// Order of first join: the deterministic tie-breaker wherever Kafka uses hash order.
@@ -82,6 +78,27 @@ impl Member {
 
     pub(crate) fn same_protocols(&self, protocols: &[JoinProtocol]) -> bool {
         self.protocols == protocols
+    }
+}
+
+/// Adds (`add`) or removes one member's protocols to or from the count of members per
+/// protocol name.
+fn count_protocols(supported: &mut HashMap<String, usize>, protocols: &[JoinProtocol], add: bool) {
+    // Each distinct name once; members offer a handful of protocols, so a scan of the ones
+    // before beats sorting a copy.
+    for (i, p) in protocols.iter().enumerate() {
+        let n = p.name.as_str();
+        if protocols[..i].iter().any(|q| q.name == n) {
+            continue;
+        }
+        if add {
+            *supported.entry_ref(n).or_insert(0) += 1;
+        } else if let Some(c) = supported.get_mut(n) {
+            *c -= 1;
+            if *c == 0 {
+                supported.remove(n);
+            }
+        }
     }
 }
 
@@ -150,19 +167,7 @@ impl Group {
                 self.awaiting_joins -= 1;
             }
         }
-        let mut names: Vec<&str> = m.protocols.iter().map(|p| p.name.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        for n in names {
-            if add {
-                *self.supported.entry_ref(n).or_insert(0) += 1;
-            } else if let Some(c) = self.supported.get_mut(n) {
-                *c -= 1;
-                if *c == 0 {
-                    self.supported.remove(n);
-                }
-            }
-        }
+        count_protocols(&mut self.supported, &m.protocols, add);
     }
 
     /// Adds a member, keeping the counts.
@@ -202,12 +207,12 @@ impl Group {
         id: &str,
         protocols: Vec<JoinProtocol>,
     ) -> Vec<JoinProtocol> {
-        let Some(mut m) = self.take_member(id) else {
+        let Some(m) = self.members.get_mut(id) else {
             return Vec::new();
         };
-        let old = std::mem::replace(&mut m.protocols, protocols);
-        self.insert_member(m);
-        old
+        count_protocols(&mut self.supported, &m.protocols, false);
+        count_protocols(&mut self.supported, &protocols, true);
+        std::mem::replace(&mut m.protocols, protocols)
     }
 
     /// Checks the counts against the members (for the consistency check).
@@ -223,6 +228,26 @@ impl Group {
         debug_assert!(self.state.can_become(to), "{:?} -> {:?}", self.state, to);
         self.state = to;
         self.state_since = now;
+    }
+
+    /// The earliest-joined member.
+    pub(crate) fn first(&self) -> Option<&Member> {
+        self.members.values().min_by_key(|m| m.seq)
+    }
+
+    /// Takes every member's parked JoinGroup, in order of first join, marking the members as
+    /// no longer new.
+    pub(crate) fn take_parked_joins(&mut self) -> Vec<(RequestId, MemberId)> {
+        let mut parked: Vec<(u64, RequestId, MemberId)> = Vec::with_capacity(self.awaiting_joins);
+        for m in self.members.values_mut() {
+            if let Some(r) = m.awaiting_join.take() {
+                m.is_new = false;
+                parked.push((m.seq, r, m.id.clone()));
+            }
+        }
+        self.awaiting_joins = 0;
+        parked.sort_unstable_by_key(|p| p.0);
+        parked.into_iter().map(|(_, r, m)| (r, m)).collect()
     }
 
     /// Members in order of first join.
@@ -279,7 +304,7 @@ impl Group {
             }
         }
         let best = votes.values().copied().max()?;
-        let first = self.ordered().into_iter().next()?;
+        let first = self.first()?;
         first
             .protocols
             .iter()

@@ -185,6 +185,10 @@ pub struct GroupCoordinator {
     store: Arc<dyn OffsetStore>,
     partitions: HashMap<u32, Ownership>,
     groups: HashMap<GroupId, Group>,
+    /// Every member's session, keyed by group and member: the only state a heartbeat touches
+    /// besides its group's, kept apart from the rest of the member so the table stays small.
+    /// It holds an entry exactly for each member of each group.
+    sessions: HashMap<SessionKey, Session>,
     timers: BinaryHeap<Reverse<(Timestamp, u64, TimerKind)>>,
     timer_seq: u64,
     out: VecDeque<(RequestId, Response)>,
@@ -214,24 +218,125 @@ fn sync_error(out: &mut VecDeque<(RequestId, Response)>, id: RequestId, e: Error
 fn set_deadline(
     timers: &mut BinaryHeap<Reverse<(Timestamp, u64, TimerKind)>>,
     timer_seq: &mut u64,
-    group: &GroupId,
-    m: &mut Member,
+    key: SessionKeyRef<'_>,
+    s: &mut Session,
     deadline: Timestamp,
 ) {
-    m.deadline = deadline;
-    if m.timer_at.is_none_or(|t| t > deadline) {
-        m.timer_at = Some(deadline);
+    s.deadline = deadline;
+    if s.timer_at.is_none_or(|t| t > deadline) {
+        s.timer_at = Some(deadline);
         *timer_seq += 1;
         timers.push(Reverse((
             deadline,
             *timer_seq,
-            TimerKind::Member(group.clone(), m.id.clone()),
+            TimerKind::Member(key.group.clone(), key.member.clone()),
         )));
+    }
+}
+
+/// A member's session: its timeout, when it lapses, and the timer armed for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Session {
+    /// When the member is removed unless it heartbeats (or, while new, completes its join).
+    deadline: Timestamp,
+    /// The deadline the timer heap holds for this member.
+    timer_at: Option<Timestamp>,
+    /// The member's session timeout (a copy of [`Member`]'s).
+    session_timeout_ms: i32,
+}
+
+impl Session {
+    fn new(now: Timestamp, session_timeout_ms: i32) -> Self {
+        Session {
+            deadline: now,
+            timer_at: None,
+            session_timeout_ms,
+        }
+    }
+
+    fn renewed(&self, now: Timestamp) -> Timestamp {
+        now.plus_millis(self.session_timeout_ms.max(0) as u64)
+    }
+}
+
+/// The key of [`GroupCoordinator::sessions`]: a group and one of its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SessionKey {
+    group: GroupId,
+    member: MemberId,
+}
+
+/// A [`SessionKey`] by reference, to look sessions up without cloning the ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SessionKeyRef<'a> {
+    group: &'a GroupId,
+    member: &'a MemberId,
+}
+
+fn key<'a>(group: &'a GroupId, member: &'a MemberId) -> SessionKeyRef<'a> {
+    SessionKeyRef { group, member }
+}
+
+impl SessionKey {
+    fn new(k: SessionKeyRef<'_>) -> Self {
+        SessionKey {
+            group: k.group.clone(),
+            member: k.member.clone(),
+        }
+    }
+}
+
+// Both keys hash the two names' strings, so a `SessionKeyRef` finds its `SessionKey`.
+impl std::hash::Hash for SessionKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        key(&self.group, &self.member).hash(h);
+    }
+}
+
+impl std::hash::Hash for SessionKeyRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.group.as_str().hash(h);
+        self.member.as_str().hash(h);
+    }
+}
+
+impl hashbrown::Equivalent<SessionKey> for SessionKeyRef<'_> {
+    fn equivalent(&self, k: &SessionKey) -> bool {
+        // `GroupId` and `MemberId` compare their shared strings by pointer first.
+        *self.group == k.group && *self.member == k.member
     }
 }
 
 fn unknown() -> MemberId {
     MemberId::from("")
+}
+
+/// The JoinGroup answer for `member` in `g`'s current generation: the leader gets every
+/// member's metadata.
+fn join_response(g: &Group, member: &MemberId, error: ErrorCode) -> JoinGroupResponse {
+    let is_leader = g.leader.as_ref() == Some(member);
+    JoinGroupResponse {
+        error,
+        generation: Generation(g.generation),
+        protocol_type: g.protocol_type.clone(),
+        protocol_name: g.protocol.clone(),
+        leader: g.leader.clone().unwrap_or_else(unknown),
+        skip_assignment: false,
+        member_id: member.clone(),
+        members: if is_leader {
+            let protocol = g.protocol.as_deref().unwrap_or_default();
+            g.ordered()
+                .into_iter()
+                .map(|m| JoinGroupMember {
+                    member_id: m.id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    metadata: m.metadata(protocol),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+    }
 }
 
 impl GroupCoordinator {
@@ -250,6 +355,7 @@ impl GroupCoordinator {
             store,
             partitions,
             groups: HashMap::new(),
+            sessions: HashMap::new(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
             out: VecDeque::new(),
@@ -305,6 +411,13 @@ impl GroupCoordinator {
     /// # Errors
     /// A description of the broken rule.
     pub fn check_consistency(&self) -> Result<(), String> {
+        let members: usize = self.groups.values().map(|g| g.members.len()).sum();
+        if members != self.sessions.len() {
+            return Err(format!(
+                "{} sessions for {members} members",
+                self.sessions.len()
+            ));
+        }
         for g in self.groups.values() {
             let id = &g.id;
             if g.state == GroupState::Dead {
@@ -342,6 +455,15 @@ impl GroupCoordinator {
                 }
                 if m.awaiting_join.is_some() && g.state != GroupState::PreparingRebalance {
                     return Err(format!("{id}: {} waits for a join in {:?}", m.id, g.state));
+                }
+            }
+            for m in g.members.values() {
+                match self.sessions.get(&key(id, &m.id)) {
+                    None => return Err(format!("{id}: member {} has no session", m.id)),
+                    Some(s) if s.session_timeout_ms != m.session_timeout_ms => {
+                        return Err(format!("{id}: {}'s session has another timeout", m.id));
+                    }
+                    Some(_) => {}
                 }
             }
             if !g.counts_agree() {
@@ -388,37 +510,50 @@ impl GroupCoordinator {
         self.timers.push(Reverse((at, self.timer_seq, kind)));
     }
 
-    /// Sets a member's deadline, arming its timer if the heap holds none as early.
-    fn schedule_member(&mut self, group: &GroupId, member: &MemberId, deadline: Timestamp) {
-        self.move_deadline(group, member, |_| deadline);
-    }
-
     /// Restarts a member's session from `now`.
     fn heartbeat_member(&mut self, now: Timestamp, group: &GroupId, member: &MemberId) {
-        self.move_deadline(group, member, |m| {
-            now.plus_millis(m.session_timeout_ms.max(0) as u64)
-        });
+        self.move_deadline(group, member, |s| s.renewed(now));
     }
 
-    /// Sets a member's deadline to `deadline(member)`, with one lookup.
+    /// Sets a member's deadline to `deadline(session)`, with one lookup.
     fn move_deadline(
         &mut self,
         group: &GroupId,
         member: &MemberId,
-        deadline: impl FnOnce(&Member) -> Timestamp,
+        deadline: impl FnOnce(&Session) -> Timestamp,
     ) {
-        let GroupCoordinator {
-            groups,
-            timers,
-            timer_seq,
-            ..
-        } = self;
-        if let Some(m) = groups
+        let k = key(group, member);
+        if let Some(s) = self.sessions.get_mut(&k) {
+            let d = deadline(s);
+            set_deadline(&mut self.timers, &mut self.timer_seq, k, s, d);
+        }
+    }
+
+    /// Starts the session of a member just added to its group, at `now` with no timer armed.
+    fn open_session(
+        &mut self,
+        now: Timestamp,
+        group: &GroupId,
+        member: &MemberId,
+        timeout_ms: i32,
+    ) {
+        self.sessions.insert(
+            SessionKey::new(key(group, member)),
+            Session::new(now, timeout_ms),
+        );
+    }
+
+    /// Sets a member's session timeout, in the member and in its session.
+    fn set_session_timeout(&mut self, group: &GroupId, member: &MemberId, timeout_ms: i32) {
+        if let Some(m) = self
+            .groups
             .get_mut(group)
             .and_then(|g| g.members.get_mut(member))
         {
-            let d = deadline(m);
-            set_deadline(timers, timer_seq, group, m, d);
+            m.session_timeout_ms = timeout_ms;
+        }
+        if let Some(s) = self.sessions.get_mut(&key(group, member)) {
+            s.session_timeout_ms = timeout_ms;
         }
     }
 
@@ -541,11 +676,12 @@ impl GroupCoordinator {
             return join_error(&mut self.out, id, ErrorCode::InvalidRequest, r.member_id);
         }
         let new_member = r.member_id.is_empty();
-        let created = !self.groups.contains_key(&r.group_id);
+        let existing = self.groups.get(&r.group_id);
+        let created = existing.is_none();
         if created && !new_member {
             return join_error(&mut self.out, id, ErrorCode::UnknownMemberId, r.member_id);
         }
-        let refusal = match self.groups.get(&r.group_id) {
+        let refusal = match existing {
             None => {
                 let g = Group::new(r.group_id.clone(), 0, now);
                 self.join_refusal(&g, &r)
@@ -659,7 +795,7 @@ impl GroupCoordinator {
             GroupState::CompletingRebalance => {
                 if same {
                     // It lost its JoinGroup response: answer again for this generation.
-                    let resp = self.join_response(&gid, &r.member_id, ErrorCode::None);
+                    let resp = join_response(&self.groups[&gid], &r.member_id, ErrorCode::None);
                     self.out.push_back((id, Response::JoinGroup(resp)));
                 } else {
                     self.update_member_and_rebalance(now, id, r);
@@ -669,47 +805,13 @@ impl GroupCoordinator {
                 if is_leader || !same {
                     self.update_member_and_rebalance(now, id, r);
                 } else {
-                    let resp = self.join_response(&gid, &r.member_id, ErrorCode::None);
+                    let resp = join_response(&self.groups[&gid], &r.member_id, ErrorCode::None);
                     self.out.push_back((id, Response::JoinGroup(resp)));
                 }
             }
             GroupState::Empty | GroupState::Dead => {
                 join_error(&mut self.out, id, ErrorCode::UnknownMemberId, r.member_id);
             }
-        }
-    }
-
-    /// The JoinGroup answer for `member` in the group's current generation: the leader gets
-    /// every member's metadata.
-    fn join_response(
-        &self,
-        gid: &GroupId,
-        member: &MemberId,
-        error: ErrorCode,
-    ) -> JoinGroupResponse {
-        let g = &self.groups[gid];
-        let protocol = g.protocol.clone().unwrap_or_default();
-        let is_leader = g.leader.as_ref() == Some(member);
-        JoinGroupResponse {
-            error,
-            generation: Generation(g.generation),
-            protocol_type: g.protocol_type.clone(),
-            protocol_name: g.protocol.clone(),
-            leader: g.leader.clone().unwrap_or_else(unknown),
-            skip_assignment: false,
-            member_id: member.clone(),
-            members: if is_leader {
-                g.ordered()
-                    .into_iter()
-                    .map(|m| JoinGroupMember {
-                        member_id: m.id.clone(),
-                        group_instance_id: m.instance_id.clone(),
-                        metadata: m.metadata(&protocol),
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
         }
     }
 
@@ -736,6 +838,11 @@ impl GroupCoordinator {
         if g.leader.is_none() {
             g.leader = Some(member_id.clone());
         }
+        // Members told MEMBER_ID_REQUIRED are expected back: make room for them at once
+        // instead of growing the tables one rehash at a time.
+        let expected = g.pending.len() + 1;
+        g.members.reserve(expected);
+        self.sessions.reserve(expected);
         g.insert_member(Member {
             id: member_id.clone(),
             instance_id: r.group_instance_id,
@@ -747,13 +854,20 @@ impl GroupCoordinator {
             assignment: Vec::new(),
             awaiting_join: Some(id),
             awaiting_sync: None,
-            deadline: now,
-            timer_at: None,
             is_new: true,
             seq,
         });
         let deadline = now.plus_millis(self.config.new_member_join_timeout_ms);
-        self.schedule_member(&gid, &member_id, deadline);
+        let k = key(&gid, &member_id);
+        let mut session = Session::new(now, r.session_timeout_ms);
+        set_deadline(
+            &mut self.timers,
+            &mut self.timer_seq,
+            k,
+            &mut session,
+            deadline,
+        );
+        self.sessions.insert(SessionKey::new(k), session);
         self.maybe_prepare_rebalance(now, &gid);
         self.try_complete_join(now, &gid);
     }
@@ -775,9 +889,9 @@ impl GroupCoordinator {
         g.set_protocols(&r.member_id, r.protocols);
         let m = g.members.get_mut(&r.member_id).expect("checked");
         m.rebalance_timeout_ms = r.rebalance_timeout_ms;
-        m.session_timeout_ms = r.session_timeout_ms;
         m.client_id = r.client_id;
         m.client_host = r.client_host;
+        self.set_session_timeout(&gid, &r.member_id, r.session_timeout_ms);
         self.maybe_prepare_rebalance(now, &gid);
         self.try_complete_join(now, &gid);
     }
@@ -813,13 +927,14 @@ impl GroupCoordinator {
         let old_protocols = std::mem::replace(&mut m.protocols, r.protocols);
         let old_timeouts = (m.rebalance_timeout_ms, m.session_timeout_ms);
         m.id = new.clone();
-        m.timer_at = None;
         m.rebalance_timeout_ms = r.rebalance_timeout_ms;
         m.session_timeout_ms = r.session_timeout_ms;
         m.awaiting_join = Some(id);
         let instance = r.group_instance_id.clone().expect("static");
         g.statics.insert(instance, new.clone());
         g.insert_member(m);
+        self.sessions.remove(&key(&gid, &old));
+        self.open_session(now, &gid, &new, r.session_timeout_ms);
         self.heartbeat_member(now, &gid, &new);
         let g = self.groups.get_mut(&gid).expect("checked");
         match g.state {
@@ -832,7 +947,7 @@ impl GroupCoordinator {
                     g.set_awaiting_join(&new, None);
                     match self.store.store_group_metadata(&gid, value, now) {
                         Ok(()) => {
-                            let mut resp = self.join_response(&gid, &new, ErrorCode::None);
+                            let mut resp = join_response(&self.groups[&gid], &new, ErrorCode::None);
                             resp.skip_assignment = was_leader;
                             self.out.push_back((id, Response::JoinGroup(resp)));
                         }
@@ -843,8 +958,10 @@ impl GroupCoordinator {
                             m.id = old.clone();
                             m.protocols = old_protocols;
                             (m.rebalance_timeout_ms, m.session_timeout_ms) = old_timeouts;
-                            m.timer_at = None;
                             g.insert_member(m);
+                            self.sessions.remove(&key(&gid, &new));
+                            self.open_session(now, &gid, &old, old_timeouts.1);
+                            let g = self.groups.get_mut(&gid).expect("checked");
                             if let Some(i) = &r.group_instance_id {
                                 g.statics.insert(i.clone(), old.clone());
                             }
@@ -988,19 +1105,29 @@ impl GroupCoordinator {
         g.sync_deadline = Some(sync_deadline);
         g.pending_sync = g.members.keys().cloned().collect();
         let generation = g.generation;
-        let waiting: Vec<(MemberId, RequestId)> = g
-            .ordered()
-            .into_iter()
-            .filter_map(|m| m.awaiting_join.map(|r| (m.id.clone(), r)))
-            .collect();
-        for (member, req) in waiting {
-            let resp = self.join_response(gid, &member, ErrorCode::None);
-            self.out.push_back((req, Response::JoinGroup(resp)));
-            let g = self.groups.get_mut(gid).expect("known group");
-            g.set_awaiting_join(&member, None);
-            let m = g.members.get_mut(&member).expect("member");
-            m.is_new = false;
-            self.heartbeat_member(now, gid, &member);
+        // Answer every parked join, in order of first join; each member's session then
+        // restarts.
+        let waiting = g.take_parked_joins();
+        let GroupCoordinator {
+            groups,
+            sessions,
+            timers,
+            timer_seq,
+            out,
+            ..
+        } = self;
+        let g = &groups[gid];
+        out.reserve(waiting.len());
+        for (req, member) in &waiting {
+            let resp = join_response(g, member, ErrorCode::None);
+            out.push_back((*req, Response::JoinGroup(resp)));
+        }
+        for (_, member) in &waiting {
+            let k = key(gid, member);
+            if let Some(s) = sessions.get_mut(&k) {
+                let d = s.renewed(now);
+                set_deadline(timers, timer_seq, k, s, d);
+            }
         }
         self.arm(sync_deadline, TimerKind::Sync(gid.clone(), generation));
     }
@@ -1071,13 +1198,13 @@ impl GroupCoordinator {
                 sync_error(&mut self.out, id, ErrorCode::RebalanceInProgress);
             }
             GroupState::CompletingRebalance => {
+                let is_leader = g.leader.as_ref() == Some(&r.member_id);
                 let m = g.members.get_mut(&r.member_id).expect("checked");
                 if let Some(old) = m.awaiting_sync.replace(id) {
                     sync_error(&mut self.out, old, ErrorCode::UnknownMemberId);
                 }
                 self.heartbeat_member(now, &r.group_id, &r.member_id);
-                let g = &self.groups[&r.group_id];
-                if g.leader.as_ref() == Some(&r.member_id) {
+                if is_leader {
                     self.complete_sync(now, &r.group_id, r.assignments);
                 }
             }
@@ -1103,13 +1230,15 @@ impl GroupCoordinator {
         assignments: Vec<(MemberId, Vec<u8>)>,
     ) {
         let g = self.groups.get_mut(gid).expect("known group");
-        let mut given: HashMap<MemberId, Vec<u8>> = HashMap::new();
-        for (m, a) in assignments {
-            given.insert(m, a);
-        }
+        // Members missing from the assignment get an empty one; a member named twice gets
+        // the last, and names of non-members are ignored.
         for m in g.members.values_mut() {
-            // Members missing from the assignment get an empty one.
-            m.assignment = given.remove(&m.id).unwrap_or_default();
+            m.assignment = Vec::new();
+        }
+        for (id, a) in assignments {
+            if let Some(m) = g.members.get_mut(&id) {
+                m.assignment = a;
+            }
         }
         let value = self.metadata_value(gid, now);
         let stored = self.store.store_group_metadata(gid, value, now);
@@ -1117,18 +1246,22 @@ impl GroupCoordinator {
         match stored {
             Ok(()) => {
                 g.transition(GroupState::Stable, now);
-                let mut parked: Vec<(u64, RequestId, MemberId)> = g
+                let mut parked: Vec<(u64, RequestId, Vec<u8>)> = g
                     .members
                     .values_mut()
-                    .filter_map(|m| m.awaiting_sync.take().map(|r| (m.seq, r, m.id.clone())))
+                    .filter_map(|m| {
+                        let r = m.awaiting_sync.take()?;
+                        Some((m.seq, r, m.assignment.clone()))
+                    })
                     .collect();
                 parked.sort_unstable_by_key(|p| p.0);
-                for (_, req, member) in parked {
+                self.out.reserve(parked.len());
+                for (_, req, assignment) in parked {
                     let resp = SyncGroupResponse {
                         error: ErrorCode::None,
                         protocol_type: g.protocol_type.clone(),
                         protocol_name: g.protocol.clone(),
-                        assignment: g.members[&member].assignment.clone(),
+                        assignment,
                     };
                     self.out.push_back((req, Response::SyncGroup(resp)));
                 }
@@ -1186,13 +1319,14 @@ impl GroupCoordinator {
         }
         let GroupCoordinator {
             groups,
+            sessions,
             timers,
             timer_seq,
             partitions,
             store,
             ..
         } = self;
-        let group = groups.get_mut(&r.group_id);
+        let group = groups.get(&r.group_id);
         let partition = match &group {
             Some(g) => g.partition,
             None => store.partition_of(&r.group_id),
@@ -1212,7 +1346,9 @@ impl GroupCoordinator {
         if g.static_fenced(r.group_instance_id.as_ref(), &r.member_id) {
             return ErrorCode::FencedInstanceId;
         }
-        let Some(m) = g.members.get_mut(&r.member_id) else {
+        // The member's session stands for the member: one entry exists exactly per member.
+        let k = key(&r.group_id, &r.member_id);
+        let Some(s) = sessions.get_mut(&k) else {
             return ErrorCode::UnknownMemberId;
         };
         if r.generation.0 != g.generation {
@@ -1223,8 +1359,8 @@ impl GroupCoordinator {
             GroupState::PreparingRebalance => ErrorCode::RebalanceInProgress,
             GroupState::CompletingRebalance | GroupState::Stable => ErrorCode::None,
         };
-        let deadline = now.plus_millis(m.session_timeout_ms.max(0) as u64);
-        set_deadline(timers, timer_seq, &g.id, m, deadline);
+        let deadline = s.renewed(now);
+        set_deadline(timers, timer_seq, k, s, deadline);
         answer
     }
 
@@ -1311,6 +1447,7 @@ impl GroupCoordinator {
         let Some(m) = g.take_member(member) else {
             return;
         };
+        self.sessions.remove(&key(gid, member));
         if let Some(j) = m.awaiting_join {
             join_error(&mut self.out, j, ErrorCode::UnknownMemberId, member.clone());
         }
@@ -1369,25 +1506,25 @@ impl GroupCoordinator {
     }
 
     fn on_member_timer(&mut self, now: Timestamp, gid: &GroupId, mid: &MemberId, at: Timestamp) {
-        let Some(m) = self
-            .groups
-            .get_mut(gid)
-            .and_then(|g| g.members.get_mut(mid))
-        else {
+        let k = key(gid, mid);
+        let Some(s) = self.sessions.get_mut(&k) else {
             return;
         };
-        if m.timer_at != Some(at) {
+        if s.timer_at != Some(at) {
             return; // superseded
         }
-        m.timer_at = None;
+        s.timer_at = None;
+        let Some(m) = self.groups.get(gid).and_then(|g| g.members.get(mid)) else {
+            return;
+        };
         let parked = m.awaiting_join.is_some() || m.awaiting_sync.is_some();
-        if m.deadline > now {
-            let d = m.deadline;
-            self.schedule_member(gid, mid, d);
+        if s.deadline > now {
+            let d = s.deadline;
+            set_deadline(&mut self.timers, &mut self.timer_seq, k, s, d);
         } else if parked && !m.is_new {
             // Members waiting on a rebalance count as alive (Kafka's hasSatisfiedHeartbeat).
-            let d = now.plus_millis(m.session_timeout_ms.max(0) as u64);
-            self.schedule_member(gid, mid, d);
+            let d = s.renewed(now);
+            set_deadline(&mut self.timers, &mut self.timer_seq, k, s, d);
         } else {
             self.remove_member_quietly(gid, mid);
             self.after_removal(now, gid);
@@ -1690,8 +1827,6 @@ impl GroupCoordinator {
                     assignment: mm.assignment.clone(),
                     awaiting_join: None,
                     awaiting_sync: None,
-                    deadline: now,
-                    timer_at: None,
                     is_new: false,
                     seq: seq as u64,
                 });
@@ -1702,9 +1837,19 @@ impl GroupCoordinator {
             } else {
                 GroupState::Stable
             };
-            let members: Vec<MemberId> = g.members.keys().cloned().collect();
-            self.groups.insert(gid.clone(), g);
-            for m in members {
+            let members: Vec<(MemberId, i32)> = g
+                .members
+                .values()
+                .map(|m| (m.id.clone(), m.session_timeout_ms))
+                .collect();
+            if let Some(old) = self.groups.insert(gid.clone(), g) {
+                // Loading again over a group held already: the old members' sessions go.
+                for m in old.members.keys() {
+                    self.sessions.remove(&key(&gid, m));
+                }
+            }
+            for (m, timeout_ms) in members {
+                self.open_session(now, &gid, &m, timeout_ms);
                 self.heartbeat_member(now, &gid, &m);
             }
         }
@@ -1725,6 +1870,9 @@ impl GroupCoordinator {
             let Some(g) = self.groups.remove(&gid) else {
                 continue;
             };
+            for m in g.members.keys() {
+                self.sessions.remove(&key(&gid, m));
+            }
             for m in g.ordered() {
                 if let Some(j) = m.awaiting_join {
                     join_error(&mut self.out, j, ErrorCode::NotCoordinator, m.id.clone());
