@@ -83,11 +83,15 @@ fn coordinator_config() -> CoordinatorConfig {
 
 impl Cluster {
     fn new() -> Cluster {
+        Cluster::with_config(coordinator_config())
+    }
+
+    fn with_config(config: CoordinatorConfig) -> Cluster {
         let log = Arc::new(MemoryLog::new(4));
         let store = Arc::new(LogOffsetStore::new(log.clone()));
         Cluster {
             now: Timestamp(1_000_000),
-            coordinator: GroupCoordinator::new(coordinator_config(), store.clone()),
+            coordinator: GroupCoordinator::new(config, store.clone()),
             log,
             store,
             members: Vec::new(),
@@ -277,6 +281,19 @@ impl Cluster {
             }
             self.settle();
         }
+    }
+
+    /// A paused member resumes: like any host, it first fires the timers that fell due while
+    /// it was away (a session that ended means its partitions are lost), then carries on.
+    fn revive(&mut self, i: usize) {
+        let now = self.now;
+        if let Some(m) = self.members.get_mut(i) {
+            m.crashed = false;
+            if m.c.poll_timeout().is_some_and(|t| t <= now) {
+                m.c.handle_timeout(now);
+            }
+        }
+        self.settle();
     }
 
     fn assignment(&self, i: usize) -> Vec<TopicPartition> {
@@ -775,6 +792,25 @@ fn a_crashed_member_loses_its_partitions_after_the_session_timeout() {
 fn unknown_member_id_on_heartbeat_loses_partitions_resets_the_id_and_rejoins() {
     let mut k = Cluster::new();
     let a = k.join(config(&["range"]));
+    k.take_events(a);
+    k.now = k.now.plus_millis(1_000);
+    k.members[a].c.handle_timeout(k.now);
+    let (hb, _) = k.members[a].c.poll_request().unwrap();
+    k.members[a]
+        .c
+        .handle_response(k.now, hb, Response::Heartbeat(ErrorCode::UnknownMemberId));
+    assert_eq!(summary(&k.take_events_direct(a)), ["lost 0,1,2,3,4,5"]);
+    assert_eq!(k.members[a].c.member_id(), "");
+    let (_, Request::JoinGroup(j)) = k.members[a].c.poll_request().unwrap() else {
+        panic!("rejoins at once")
+    };
+    assert_eq!(j.member_id, "", "with no member id");
+}
+
+#[test]
+fn a_member_whose_session_ended_while_paused_loses_its_partitions_and_rejoins_with_a_new_id() {
+    let mut k = Cluster::new();
+    let a = k.join(config(&["range"]));
     let _b = k.join(config(&["range"]));
     let old_id = k.members[a].c.member_id().clone();
     k.take_events(a);
@@ -1081,6 +1117,94 @@ fn responses_to_unknown_or_mismatched_requests_are_harmless() {
     assert_eq!(c.state(), MemberState::Unjoined);
 }
 
+#[test]
+fn group_max_size_reached_stops_the_refused_member() {
+    let mut k = Cluster::with_config(CoordinatorConfig {
+        max_group_size: 1,
+        ..coordinator_config()
+    });
+    let a = k.join(config(&["range"]));
+    let b = k.add(config(&["range"]));
+    k.advance(2_000);
+    assert_eq!(summary(&k.take_events(b)), ["fatal GROUP_MAX_SIZE_REACHED"]);
+    assert_eq!(k.members[b].c.state(), MemberState::Closed);
+    assert_eq!(k.assignment(a).len(), 6, "the member inside is untouched");
+}
+
+#[test]
+fn inconsistent_group_protocol_stops_the_member_that_offers_no_common_assignor() {
+    let mut k = Cluster::new();
+    let a = k.join(config(&["range"]));
+    let b = k.add(config(&["roundrobin"]));
+    k.advance(2_000);
+    assert_eq!(
+        summary(&k.take_events(b)),
+        ["fatal INCONSISTENT_GROUP_PROTOCOL"]
+    );
+    assert_eq!(
+        k.members[b].c.fatal_error(),
+        Some(ErrorCode::InconsistentGroupProtocol)
+    );
+    assert_eq!(k.assignment(a).len(), 6);
+}
+
+#[test]
+fn a_commit_from_a_removed_member_gets_unknown_member_id_and_the_member_rejoins() {
+    let mut k = Cluster::new();
+    let a = k.join(config(&["range"]));
+    let _b = k.join(config(&["range"]));
+    k.take_events(a);
+    // a goes silent past its session; b takes everything.
+    k.members[a].crashed = true;
+    k.advance(12_000);
+    k.members[a].crashed = false;
+    // a, unaware, commits before its next heartbeat.
+    let id = k.members[a]
+        .c
+        .commit(k.now, Some(vec![OffsetCommit::new(tp(0), Offset(5))]))
+        .unwrap();
+    k.settle();
+    let events = k.take_events(a);
+    let result = events
+        .iter()
+        .find_map(|e| match e {
+            ConsumerEvent::CommitCompleted { id: i, results, .. } if *i == id => {
+                Some(results.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(result, [(tp(0), Offset(5), ErrorCode::UnknownMemberId)]);
+    assert_eq!(k.committed(0), None, "a fenced commit changes nothing");
+    assert_eq!(summary(&events)[0], "lost 0,1,2");
+    k.until_stable();
+    k.assert_fully_assigned();
+}
+
+#[test]
+fn an_unexpected_heartbeat_error_is_retried_not_fatal() {
+    let mut k = Cluster::new();
+    let a = k.join(config(&["range"]));
+    k.take_events(a);
+    k.now = k.now.plus_millis(1_000);
+    k.members[a].c.handle_timeout(k.now);
+    let (hb, _) = k.members[a].c.poll_request().unwrap();
+    k.members[a].c.handle_response(
+        k.now,
+        hb,
+        Response::Heartbeat(ErrorCode::UnknownServerError),
+    );
+    assert_eq!(k.members[a].c.state(), MemberState::Stable);
+    assert!(summary(&k.take_events_direct(a)).is_empty());
+    let retry = k.members[a].c.poll_timeout().unwrap();
+    assert_eq!(retry, k.now.plus_millis(100));
+    k.members[a].c.handle_timeout(retry);
+    assert!(matches!(
+        k.members[a].c.poll_request(),
+        Some((_, Request::Heartbeat(_)))
+    ));
+}
+
 // ---- Positions and commits -------------------------------------------------------------------
 
 #[test]
@@ -1319,7 +1443,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     /// Random joins, leaves, crashes, stalls, commits and time jumps against the real
     /// coordinator: no partition ever has two owners in one generation (with cooperative
@@ -1347,7 +1471,7 @@ proptest! {
                     if !m.crashed { m.c.close(k.now); }
                 },
                 Op::Crash(i) => if let Some(m) = k.members.get_mut(i) { m.crashed = true },
-                Op::Revive(i) => if let Some(m) = k.members.get_mut(i) { m.crashed = false },
+                Op::Revive(i) => k.revive(i),
                 Op::StopPolling(i) => if let Some(m) = k.members.get_mut(i) { m.polling = false },
                 Op::Commit(i) => if let Some(m) = k.members.get_mut(i) {
                     if !m.crashed {

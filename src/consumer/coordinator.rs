@@ -179,9 +179,15 @@ enum CommitPurpose {
 #[derive(Debug, Clone)]
 enum InFlight {
     FindCoordinator,
+    /// A JoinGroup.
     Join,
     Sync,
-    Heartbeat,
+    /// A Heartbeat, sent at `sent`. The coordinator restarts the member's session when it
+    /// receives the request, never before it was sent, so a session the member times from
+    /// `sent` ends no later than the coordinator's.
+    Heartbeat {
+        sent: Timestamp,
+    },
     Commit {
         id: CommitId,
         purpose: CommitPurpose,
@@ -814,8 +820,10 @@ impl ConsumerCoordinator {
             self.handle_request_failed(now, id);
         }
         if self.in_generation() && self.session_deadline.is_some_and(|d| d <= now) {
-            // Kafka: "session timed out without receiving a heartbeat response".
+            // No heartbeat got through for a whole session: the coordinator has removed the
+            // member by now, so its partitions are lost. Find the coordinator again and rejoin.
             self.session_deadline = None;
+            self.lose_membership(self.config.group_instance_id.is_none());
             self.coordinator_lost(now);
         }
         if self.generation != Generation::NONE
@@ -854,7 +862,9 @@ impl ConsumerCoordinator {
             }
             (InFlight::Join, Response::JoinGroup(r)) => self.on_join(now, r),
             (InFlight::Sync, Response::SyncGroup(r)) => self.on_sync(now, r),
-            (InFlight::Heartbeat, Response::Heartbeat(e)) => self.on_heartbeat(now, e),
+            (InFlight::Heartbeat { sent }, Response::Heartbeat(e)) => {
+                self.on_heartbeat(now, sent, e);
+            }
             (
                 InFlight::Commit {
                     id,
@@ -900,7 +910,7 @@ impl ConsumerCoordinator {
                 self.coordinator_lost(now);
             }
             InFlight::Leave => {}
-            InFlight::Join | InFlight::Sync | InFlight::Heartbeat | InFlight::Fetch => {
+            InFlight::Join | InFlight::Sync | InFlight::Heartbeat { .. } | InFlight::Fetch => {
                 self.in_flight.insert(id, (kind, now));
                 self.coordinator_lost(now);
             }
@@ -927,7 +937,9 @@ impl ConsumerCoordinator {
                 self.protocol_name = r.protocol_name.clone();
                 self.state = MemberState::Syncing;
                 self.rejoin_needed = false;
-                self.arm_session(now);
+                // The coordinator restarted the session when the join completed, which may be
+                // long after the request left (joins are parked): time it from the answer.
+                self.arm_session(now, now);
                 let assignments = if self.is_leader() && !r.skip_assignment {
                     match self.lead(&r) {
                         Some(a) => a,
@@ -969,11 +981,13 @@ impl ConsumerCoordinator {
                 self.rejoin_needed = true;
                 self.coordinator_lost(now);
             }
-            ErrorCode::CoordinatorLoadInProgress | ErrorCode::RebalanceInProgress => {
+            e if is_fatal(e) => self.fail(e),
+            _ => {
+                // COORDINATOR_LOAD_IN_PROGRESS, REBALANCE_IN_PROGRESS, and anything unexpected:
+                // try again after a backoff.
                 self.rejoin_needed = true;
                 self.join_retry_at = Some(self.backoff(now));
             }
-            e => self.fail(e),
         }
     }
 
@@ -1129,7 +1143,12 @@ impl ConsumerCoordinator {
                 self.rejoin_needed = true;
                 self.coordinator_lost(now);
             }
-            e => self.fail(e),
+            e if is_fatal(e) => self.fail(e),
+            _ => {
+                self.state = MemberState::Stable;
+                self.rejoin_needed = true;
+                self.join_retry_at = Some(self.backoff(now));
+            }
         }
     }
 
@@ -1186,18 +1205,18 @@ impl ConsumerCoordinator {
         }
     }
 
-    fn on_heartbeat(&mut self, now: Timestamp, e: ErrorCode) {
+    fn on_heartbeat(&mut self, now: Timestamp, sent: Timestamp, e: ErrorCode) {
         if !self.in_generation() {
             return;
         }
         match e {
             ErrorCode::None => {
                 self.failures = 0;
-                self.arm_session(now);
+                self.arm_session(now, sent);
             }
             ErrorCode::RebalanceInProgress => {
                 // During a sync the SyncGroup's own answer says what happens next.
-                self.arm_session(now);
+                self.arm_session(now, sent);
                 if self.state != MemberState::Syncing {
                     self.rejoin_needed = true;
                 }
@@ -1207,10 +1226,11 @@ impl ConsumerCoordinator {
             ErrorCode::CoordinatorNotAvailable | ErrorCode::NotCoordinator => {
                 self.coordinator_lost(now);
             }
-            ErrorCode::CoordinatorLoadInProgress => {
+            e if is_fatal(e) => self.fail(e),
+            _ => {
+                // COORDINATOR_LOAD_IN_PROGRESS and anything unexpected: beat again later.
                 self.heartbeat_due = Some(self.backoff(now));
             }
-            e => self.fail(e),
         }
     }
 
@@ -1253,7 +1273,7 @@ impl ConsumerCoordinator {
             ErrorCode::CoordinatorNotAvailable | ErrorCode::NotCoordinator => {
                 self.coordinator_lost(now);
             }
-            ErrorCode::FencedInstanceId => self.fail(ErrorCode::FencedInstanceId),
+            e if is_fatal(e) => self.fail(e),
             _ => {}
         }
     }
@@ -1342,7 +1362,10 @@ impl ConsumerCoordinator {
         self.join_commit_pending = false;
         self.previous = (Vec::new(), Generation::NONE);
         self.in_flight.retain(|_, (k, _)| {
-            !matches!(k, InFlight::Join | InFlight::Sync | InFlight::Heartbeat)
+            !matches!(
+                k,
+                InFlight::Join | InFlight::Sync | InFlight::Heartbeat { .. }
+            )
         });
     }
 
@@ -1468,7 +1491,7 @@ impl ConsumerCoordinator {
                     );
                 }
                 InFlight::Fetch => self.fetch_retry_at = Some(retry_at),
-                InFlight::Heartbeat | InFlight::FindCoordinator | InFlight::Leave => {}
+                InFlight::Heartbeat { .. } | InFlight::FindCoordinator | InFlight::Leave => {}
             }
         }
         if self.in_generation() {
@@ -1652,7 +1675,11 @@ impl ConsumerCoordinator {
                 member_id: self.member_id.clone(),
                 group_instance_id: self.config.group_instance_id.clone(),
             };
-            self.send(now, Request::Heartbeat(request), InFlight::Heartbeat);
+            self.send(
+                now,
+                Request::Heartbeat(request),
+                InFlight::Heartbeat { sent: now },
+            );
         }
         self.maybe_join(now);
     }
@@ -1895,11 +1922,12 @@ impl ConsumerCoordinator {
     fn heartbeat_in_flight(&self) -> bool {
         self.in_flight
             .values()
-            .any(|(k, _)| matches!(k, InFlight::Heartbeat))
+            .any(|(k, _)| matches!(k, InFlight::Heartbeat { .. }))
     }
 
-    fn arm_session(&mut self, now: Timestamp) {
-        self.session_deadline = Some(now.plus_millis(self.config.session_timeout_ms));
+    /// Restarts the session from `sent`, when the request that proved the member alive left.
+    fn arm_session(&mut self, now: Timestamp, sent: Timestamp) {
+        self.session_deadline = Some(sent.plus_millis(self.config.session_timeout_ms));
         if self.heartbeat_due.is_none() {
             self.heartbeat_due = Some(now.plus_millis(self.config.heartbeat_interval_ms));
         }
@@ -1944,6 +1972,21 @@ fn not_assigned(tp: &TopicPartition) -> Error {
         topic: tp.topic.to_string(),
         partition: tp.partition,
     }
+}
+
+/// Codes after which a member cannot go on: another instance took its identity, or the group
+/// refuses its settings. Kafka's consumer raises these to the application as fatal.
+fn is_fatal(e: ErrorCode) -> bool {
+    matches!(
+        e,
+        ErrorCode::FencedInstanceId
+            | ErrorCode::GroupAuthorizationFailed
+            | ErrorCode::InconsistentGroupProtocol
+            | ErrorCode::InvalidSessionTimeout
+            | ErrorCode::InvalidGroupId
+            | ErrorCode::GroupMaxSizeReached
+            | ErrorCode::UnsupportedVersion
+    )
 }
 
 fn clamp_i32(ms: u64) -> i32 {
