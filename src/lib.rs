@@ -74,6 +74,10 @@
 //! * [`coordinator`]: [`GroupCoordinator`](coordinator::GroupCoordinator), the broker side of
 //!   the classic group protocol: a sans-IO state machine the host drives with requests and
 //!   time.
+//! * [`consumer`]: [`ConsumerCoordinator`](consumer::ConsumerCoordinator), the member side: a
+//!   sans-IO state machine that joins, leads, heartbeats, tracks positions, commits and reports
+//!   revoked, assigned and lost partitions, eager or cooperative; and
+//!   [`ConsumerConfig`](consumer::ConsumerConfig), its settings under Kafka's property names.
 //! * [`protocol`]: plain-data messages between member and coordinator; the consumer-protocol
 //!   byte format ([`Subscription`](protocol::consumer::Subscription),
 //!   [`Assignment`](protocol::consumer::Assignment)).
