@@ -411,6 +411,16 @@ pub enum Error {
     /// The member was closed or stopped by a fatal error; it takes no more commands.
     #[error("the consumer is closed")]
     Closed,
+    /// No topic of this name exists.
+    #[error("unknown topic {0:?}")]
+    UnknownTopic(String),
+    /// A commit reached the coordinator and was refused, or could not be sent; the code is the
+    /// first partition's error (`REQUEST_TIMED_OUT` when no answer came).
+    #[error("commit failed: {0}")]
+    CommitFailed(ErrorCode),
+    /// A blocking call gave up waiting.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
 }
 
 #[cfg(test)]

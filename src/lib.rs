@@ -95,6 +95,7 @@ pub mod error;
 pub mod log;
 pub mod offsets;
 pub mod protocol;
+pub mod sync;
 pub mod types;
 mod wire;
 
