@@ -302,9 +302,14 @@ impl std::hash::Hash for SessionKeyRef<'_> {
 
 impl hashbrown::Equivalent<SessionKey> for SessionKeyRef<'_> {
     fn equivalent(&self, k: &SessionKey) -> bool {
-        // `GroupId` and `MemberId` compare their shared strings by pointer first.
-        *self.group == k.group && *self.member == k.member
+        same_name(self.group, &k.group) && same_name(self.member, &k.member)
     }
+}
+
+/// Whether two names are equal, without comparing the bytes when both share one string (a
+/// request naming a member by the id the coordinator handed out usually does).
+fn same_name(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 fn unknown() -> MemberId {
@@ -1290,15 +1295,16 @@ impl GroupCoordinator {
             protocol_type: g.protocol_type.clone().unwrap_or_default(),
             generation: g.generation,
             protocol: g.protocol.clone(),
-            leader: g.leader.as_ref().map(|l| l.to_string()),
+            leader: g.leader.as_ref().map(|l| l.as_str().to_owned()),
             current_state_timestamp: Some(i64::try_from(now.0).unwrap_or(i64::MAX)),
             members: g
                 .ordered()
                 .into_iter()
                 .map(|m| MemberMetadata {
-                    member_id: m.id.to_string(),
-                    group_instance_id: m.instance_id.as_ref().map(|i| i.to_string()),
-                    client_id: m.client_id.to_string(),
+                    // `as_str().to_owned()`: a straight copy, not `Display` formatting.
+                    member_id: m.id.as_str().to_owned(),
+                    group_instance_id: m.instance_id.as_ref().map(|i| i.as_str().to_owned()),
+                    client_id: m.client_id.as_str().to_owned(),
                     client_host: m.client_host.clone(),
                     rebalance_timeout_ms: m.rebalance_timeout_ms,
                     session_timeout_ms: m.session_timeout_ms,
