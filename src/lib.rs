@@ -78,6 +78,10 @@
 //!   sans-IO state machine that joins, leads, heartbeats, tracks positions, commits and reports
 //!   revoked, assigned and lost partitions, eager or cooperative; and
 //!   [`ConsumerConfig`](consumer::ConsumerConfig), its settings under Kafka's property names.
+//! * [`sync`]: the thread-safe embedding: [`GroupService`](sync::GroupService) (a shared
+//!   coordinator with a real-clock driver), the blocking [`Consumer`](sync::Consumer), and
+//!   in-memory [`Topics`](sync::Topics) with a [`Producer`](sync::Producer). The only place a
+//!   clock is read.
 //! * [`protocol`]: plain-data messages between member and coordinator; the consumer-protocol
 //!   byte format ([`Subscription`](protocol::consumer::Subscription),
 //!   [`Assignment`](protocol::consumer::Assignment)).
