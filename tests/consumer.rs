@@ -984,13 +984,7 @@ fn unload_and_failover_during_a_rebalance_completes_on_the_new_coordinator() {
     // The coordinator's partition moves to a new coordinator over the same log.
     let partition = consumer_groups::log::partition_for(GROUP, 4);
     k.coordinator.unload_partition(partition);
-    let mut fresh = GroupCoordinator::new(
-        CoordinatorConfig {
-            seed: 77,
-            ..coordinator_config()
-        },
-        k.store.clone(),
-    );
+    let mut fresh = GroupCoordinator::new(coordinator_config(), k.store.clone());
     fresh.load_partition(k.now, partition);
     // Answers to requests parked at the old coordinator come out of it (NOT_COORDINATOR).
     while let Some((tag, response)) = k.coordinator.poll_response() {

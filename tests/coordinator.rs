@@ -820,6 +820,37 @@ fn requests_for_groups_of_partitions_not_owned_get_not_coordinator() {
 }
 
 #[test]
+fn a_coordinator_that_takes_a_group_over_never_hands_out_an_inherited_member_id() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    let p = h.store.partition_of(&GroupId::from(G));
+    // A successor with the same seed: its generator would start where the first one did.
+    let store = Arc::new(LogOffsetStore::new(h.log.clone()));
+    store.load(p).unwrap();
+    let mut c = GroupCoordinator::new(config(), store.clone());
+    c.load_partition(Timestamp(100), p);
+    let mut h2 = H {
+        c,
+        store,
+        log: h.log.clone(),
+        next: 100,
+    };
+    let mut handed_out = Vec::new();
+    for _ in 0..20 {
+        let id = h2.send(200, Request::JoinGroup(h2.join_req("", None)));
+        let r = join_resp(h2.answer(id));
+        assert_eq!(r.error, ErrorCode::MemberIdRequired);
+        handed_out.push(r.member_id);
+    }
+    assert!(
+        !handed_out.contains(&a) && !handed_out.contains(&b),
+        "{handed_out:?}"
+    );
+    let unique: std::collections::BTreeSet<_> = handed_out.iter().collect();
+    assert_eq!(unique.len(), handed_out.len());
+}
+
+#[test]
 fn a_new_coordinator_loading_the_partition_resumes_the_group() {
     let mut h = H::new(config());
     let (a, b) = stable_pair(&mut h);

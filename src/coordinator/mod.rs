@@ -58,9 +58,7 @@ use crate::protocol::group::{
 use crate::types::{Generation, GroupId, GroupInstanceId, MemberId, Timestamp, TopicPartition};
 use group::{Group, Member};
 
-/// The host's tag for a request; its response carries the same tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub u64);
+pub use crate::protocol::{Request, RequestId, Response};
 
 /// Settings of a [`GroupCoordinator`], with Kafka's broker defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,75 +92,6 @@ impl Default for CoordinatorConfig {
             seed: 0x5eed,
         }
     }
-}
-
-/// A request to the coordinator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    /// JoinGroup.
-    JoinGroup(JoinGroupRequest),
-    /// SyncGroup.
-    SyncGroup(SyncGroupRequest),
-    /// Heartbeat.
-    Heartbeat(HeartbeatRequest),
-    /// LeaveGroup.
-    LeaveGroup(LeaveGroupRequest),
-    /// OffsetCommit.
-    OffsetCommit(OffsetCommitRequest),
-    /// OffsetFetch.
-    OffsetFetch(OffsetFetchRequest),
-    /// ListGroups.
-    ListGroups,
-    /// DescribeGroups.
-    DescribeGroups(Vec<GroupId>),
-    /// DeleteGroups.
-    DeleteGroups(Vec<GroupId>),
-    /// OffsetDelete: a group's offsets for some partitions.
-    OffsetDelete {
-        /// The group.
-        group_id: GroupId,
-        /// The partitions.
-        partitions: Vec<TopicPartition>,
-    },
-    /// FindCoordinator.
-    FindCoordinator(GroupId),
-}
-
-/// A response from the coordinator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Response {
-    /// To a JoinGroup.
-    JoinGroup(JoinGroupResponse),
-    /// To a SyncGroup.
-    SyncGroup(SyncGroupResponse),
-    /// To a Heartbeat: its error code.
-    Heartbeat(ErrorCode),
-    /// To a LeaveGroup.
-    LeaveGroup(LeaveGroupResponse),
-    /// To an OffsetCommit.
-    OffsetCommit(OffsetCommitResponse),
-    /// To an OffsetFetch.
-    OffsetFetch(OffsetFetchResponse),
-    /// To a ListGroups.
-    ListGroups {
-        /// The error.
-        error: ErrorCode,
-        /// The groups, sorted by id.
-        groups: Vec<ListedGroup>,
-    },
-    /// To a DescribeGroups, one per group asked.
-    DescribeGroups(Vec<DescribedGroup>),
-    /// To a DeleteGroups, one per group asked.
-    DeleteGroups(Vec<(GroupId, ErrorCode)>),
-    /// To an OffsetDelete.
-    OffsetDelete {
-        /// The request-level error.
-        error: ErrorCode,
-        /// Per partition.
-        partitions: Vec<(TopicPartition, ErrorCode)>,
-    },
-    /// To a FindCoordinator.
-    FindCoordinator(FindCoordinatorResponse),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -490,6 +419,16 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// Folds `bytes` into the member-id generator's state (FNV-1a, then one splitmix step), so
+    /// what a coordinator has loaded steers the ids it generates afterwards.
+    fn mix_into_generator(&mut self, bytes: &[u8]) {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.rng = (self.rng ^ h).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    }
+
     fn next_member_id(&mut self, client_id: &str) -> MemberId {
         let mut next = || {
             // splitmix64
@@ -752,8 +691,17 @@ impl GroupCoordinator {
     }
 
     fn join_new_member(&mut self, now: Timestamp, id: RequestId, r: JoinGroupRequest) {
-        let member_id = self.next_member_id(&r.client_id);
         let gid = r.group_id.clone();
+        // Never hand out an id the group already knows (a member or a pending one), whatever
+        // the generator's state: a coordinator that took a group over from another must not
+        // give a newcomer the id of a member it inherited.
+        let member_id = loop {
+            let candidate = self.next_member_id(&r.client_id);
+            let g = &self.groups[&gid];
+            if !g.members.contains_key(&candidate) && !g.pending.contains_key(&candidate) {
+                break candidate;
+            }
+        };
         if let Some(instance) = r.group_instance_id.clone() {
             let known = self.groups[&gid].statics.get(&instance).cloned();
             match known {
@@ -1794,6 +1742,10 @@ impl GroupCoordinator {
     /// that was Stable resume with their assignments; their sessions run from `now`.
     pub fn load_partition(&mut self, now: Timestamp, partition: u32) {
         self.partitions.insert(partition, Ownership::Owned);
+        // A coordinator taking over continues from a generator state of its own, not the one
+        // its predecessor had when it started with the same seed.
+        self.mix_into_generator(&now.0.to_le_bytes());
+        self.mix_into_generator(&partition.to_le_bytes());
         for gid in self.store.list_groups() {
             if self.store.partition_of(&gid) != partition {
                 continue;
@@ -1807,6 +1759,7 @@ impl GroupCoordinator {
             g.protocol = meta.protocol.clone();
             g.leader = meta.leader.as_deref().map(MemberId::from);
             for (seq, mm) in meta.members.iter().enumerate() {
+                self.mix_into_generator(mm.member_id.as_bytes());
                 let id = MemberId::from(mm.member_id.as_str());
                 let instance = mm.group_instance_id.as_deref().map(GroupInstanceId::from);
                 if let Some(i) = &instance {
