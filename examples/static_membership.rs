@@ -271,8 +271,9 @@ impl Scenario {
 
         // The restart.
         let closed_at = Instant::now();
+        let since = s.start.elapsed().as_secs_f64();
         s.stop(RESTARTS)?;
-        s.mark(&format!("{RESTARTS} closed"));
+        s.mark(&format!("{RESTARTS} closed"), since);
         s.say(&if static_members {
             format!(
                 "{RESTARTS} closed (static: no LeaveGroup; the coordinator keeps its place for \
@@ -287,8 +288,9 @@ impl Scenario {
             // one comes back once the group has settled without it.
             s.settle(NAMES.len() - 1, None)?;
         }
+        let since = s.start.elapsed().as_secs_f64();
         s.spawn(RESTARTS)?;
-        s.mark(&format!("{RESTARTS} restarted"));
+        s.mark(&format!("{RESTARTS} restarted"), since);
         s.say(&format!(
             "{RESTARTS} restarted after {:.2} s: a new Consumer with the same configuration",
             closed_at.elapsed().as_secs_f64()
@@ -435,12 +437,12 @@ impl Scenario {
     }
 
     /// Adds a step of the restart to the timeline.
-    fn mark(&mut self, what: &str) {
+    /// `since`: when the step began, in seconds since the start.
+    fn mark(&mut self, what: &str, since: f64) {
         self.sample();
-        let now = self.start.elapsed().as_secs_f64();
         if let Some(last) = self.timeline.last_mut() {
-            // A change the step itself caused just now: label that row.
-            if last.4.is_empty() && now - last.0 < 0.02 {
+            // A change the step itself caused: label that row.
+            if last.4.is_empty() && last.0 >= since {
                 last.4 = what.to_string();
                 return;
             }
