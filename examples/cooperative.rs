@@ -36,7 +36,7 @@
 
 mod common;
 
-use common::print_table;
+use common::{print_table, wrap};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -712,27 +712,6 @@ fn range_ms(values: &[f64]) -> String {
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(0.0, f64::max);
     format!("{}–{}", ms(lo), ms(hi))
-}
-
-/// Wraps `text` at 100 columns; continuation lines are indented `indent` spaces.
-fn wrap(text: &str, indent: usize) -> String {
-    const WIDTH: usize = 100;
-    let mut out = String::new();
-    let mut column = 0;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let len = word.chars().count();
-        if column > 0 && column + 1 + len > WIDTH {
-            out.push('\n');
-            out.push_str(&" ".repeat(indent));
-            column = indent;
-        } else if column > 0 {
-            out.push(' ');
-            column += 1;
-        }
-        out.push_str(word);
-        column += len;
-    }
-    out
 }
 
 /// `0, 1, 2`, or `(none)`.

@@ -33,7 +33,7 @@
 
 mod common;
 
-use common::print_table;
+use common::{print_table, wrap};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -713,27 +713,6 @@ fn consume(
             let _ = notes.send(Note::Commit { name, result });
         }
     }
-}
-
-/// Wraps `text` at 100 columns; continuation lines are indented `indent` spaces.
-fn wrap(text: &str, indent: usize) -> String {
-    const WIDTH: usize = 100;
-    let mut out = String::new();
-    let mut column = 0;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let len = word.chars().count();
-        if column > 0 && column + 1 + len > WIDTH {
-            out.push('\n');
-            out.push_str(&" ".repeat(indent));
-            column = indent;
-        } else if column > 0 {
-            out.push(' ');
-            column += 1;
-        }
-        out.push_str(word);
-        column += len;
-    }
-    out
 }
 
 /// `orders: 0, 1`, or `(none: idle)`.

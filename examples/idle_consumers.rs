@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::print_table;
+use common::{print_table, short_id, show, wrap};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -543,19 +543,6 @@ impl Demo {
     }
 }
 
-fn show(offset: Option<Offset>) -> String {
-    offset.map_or_else(|| "-".to_string(), |o| o.0.to_string())
-}
-
-/// `client-1a2b3c4d…`: the client id and the first block of the member id's random part.
-fn short_id(member: &MemberId) -> String {
-    let s = member.as_str();
-    match s.char_indices().filter(|(_, c)| *c == '-').nth(1) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
-
 /// `jobs: 0, 1`.
 fn partition_list(partitions: &[TopicPartition]) -> String {
     let numbers: Vec<String> = partitions
@@ -566,25 +553,4 @@ fn partition_list(partitions: &[TopicPartition]) -> String {
         Some(tp) => format!("{}: {}", tp.topic, numbers.join(", ")),
         None => "-".to_string(),
     }
-}
-
-/// Wraps `text` at 100 columns; continuation lines are indented `indent` spaces.
-fn wrap(text: &str, indent: usize) -> String {
-    const WIDTH: usize = 100;
-    let mut out = String::new();
-    let mut column = 0;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let len = word.chars().count();
-        if column > 0 && column + 1 + len > WIDTH {
-            out.push('\n');
-            out.push_str(&" ".repeat(indent));
-            column = indent;
-        } else if column > 0 {
-            out.push(' ');
-            column += 1;
-        }
-        out.push_str(word);
-        column += len;
-    }
-    out
 }
