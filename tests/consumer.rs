@@ -793,12 +793,7 @@ fn unknown_member_id_on_heartbeat_loses_partitions_resets_the_id_and_rejoins() {
     let mut k = Cluster::new();
     let a = k.join(config(&["range"]));
     k.take_events(a);
-    k.now = k.now.plus_millis(1_000);
-    k.members[a].c.handle_timeout(k.now);
-    let (hb, _) = k.members[a].c.poll_request().unwrap();
-    k.members[a]
-        .c
-        .handle_response(k.now, hb, Response::Heartbeat(ErrorCode::UnknownMemberId));
+    k.answer_next_heartbeat(a, ErrorCode::UnknownMemberId);
     assert_eq!(summary(&k.take_events_direct(a)), ["lost 0,1,2,3,4,5"]);
     assert_eq!(k.members[a].c.member_id(), "");
     let (_, Request::JoinGroup(j)) = k.members[a].c.poll_request().unwrap() else {
@@ -828,19 +823,12 @@ fn a_member_whose_session_ended_while_paused_loses_its_partitions_and_rejoins_wi
 
 #[test]
 fn illegal_generation_on_heartbeat_loses_partitions_and_keeps_the_member_id() {
-    let now = Timestamp(0);
     let mut k = Cluster::new();
     let a = k.join(config(&["range"]));
     let id = k.members[a].c.member_id().clone();
     k.take_events(a);
     // Time for a heartbeat; answer it with ILLEGAL_GENERATION.
-    k.now = k.now.plus_millis(1_000);
-    k.members[a].c.handle_timeout(k.now);
-    let (hb, r) = k.members[a].c.poll_request().unwrap();
-    assert_eq!(kind(&r), "Heartbeat");
-    k.members[a]
-        .c
-        .handle_response(now, hb, Response::Heartbeat(ErrorCode::IllegalGeneration));
+    k.answer_next_heartbeat(a, ErrorCode::IllegalGeneration);
     assert_eq!(summary(&k.take_events_direct(a)), ["lost 0,1,2,3,4,5"]);
     assert_eq!(k.members[a].c.member_id(), &id);
     assert_eq!(k.members[a].c.generation(), Generation::NONE);
@@ -851,6 +839,18 @@ fn illegal_generation_on_heartbeat_loses_partitions_and_keeps_the_member_id() {
 }
 
 impl Cluster {
+    /// Moves time to member `i`'s next heartbeat and answers it with `code` (instead of the
+    /// coordinator), checking that a heartbeat is what went out.
+    fn answer_next_heartbeat(&mut self, i: usize, code: ErrorCode) {
+        self.now = self.now.plus_millis(1_000);
+        self.members[i].c.handle_timeout(self.now);
+        let (hb, r) = self.members[i].c.poll_request().expect("a request");
+        assert_eq!(kind(&r), "Heartbeat");
+        self.members[i]
+            .c
+            .handle_response(self.now, hb, Response::Heartbeat(code));
+    }
+
     /// Events straight from the member, without the host's automatic handling.
     fn take_events_direct(&mut self, i: usize) -> Vec<ConsumerEvent> {
         let mut out = std::mem::take(&mut self.members[i].events);
@@ -866,14 +866,7 @@ fn rebalance_in_progress_on_heartbeat_rejoins() {
     let mut k = Cluster::new();
     let a = k.join(config(&["range"]));
     k.take_events(a);
-    k.now = k.now.plus_millis(1_000);
-    k.members[a].c.handle_timeout(k.now);
-    let (hb, _) = k.members[a].c.poll_request().unwrap();
-    k.members[a].c.handle_response(
-        k.now,
-        hb,
-        Response::Heartbeat(ErrorCode::RebalanceInProgress),
-    );
+    k.answer_next_heartbeat(a, ErrorCode::RebalanceInProgress);
     assert_eq!(
         summary(&k.take_events_direct(a)),
         ["revoked 0,1,2,3,4,5"],
@@ -895,12 +888,7 @@ fn coordinator_errors_send_the_member_looking_for_its_coordinator_with_backoff()
         let mut k = Cluster::new();
         let a = k.join(config(&["range"]));
         k.take_events(a);
-        k.now = k.now.plus_millis(1_000);
-        k.members[a].c.handle_timeout(k.now);
-        let (hb, _) = k.members[a].c.poll_request().unwrap();
-        k.members[a]
-            .c
-            .handle_response(k.now, hb, Response::Heartbeat(error));
+        k.answer_next_heartbeat(a, error);
         assert!(!k.members[a].c.coordinator_known());
         assert!(k.members[a].c.poll_request().is_none(), "backs off first");
         let retry = k.members[a].c.poll_timeout().unwrap();
@@ -1180,14 +1168,7 @@ fn an_unexpected_heartbeat_error_is_retried_not_fatal() {
     let mut k = Cluster::new();
     let a = k.join(config(&["range"]));
     k.take_events(a);
-    k.now = k.now.plus_millis(1_000);
-    k.members[a].c.handle_timeout(k.now);
-    let (hb, _) = k.members[a].c.poll_request().unwrap();
-    k.members[a].c.handle_response(
-        k.now,
-        hb,
-        Response::Heartbeat(ErrorCode::UnknownServerError),
-    );
+    k.answer_next_heartbeat(a, ErrorCode::UnknownServerError);
     assert_eq!(k.members[a].c.state(), MemberState::Stable);
     assert!(summary(&k.take_events_direct(a)).is_empty());
     let retry = k.members[a].c.poll_timeout().unwrap();
