@@ -7,16 +7,17 @@ use std::sync::Arc;
 
 use consumer_groups::assignor::TopicSpec;
 use consumer_groups::consumer::{
-    ConsumerConfig, ConsumerCoordinator, ConsumerEvent, MemberState, OffsetReset,
+    ConsumerConfig, ConsumerCoordinator, ConsumerEvent, ConsumerGroupMetadata, MemberState,
+    OffsetReset,
 };
 use consumer_groups::coordinator::{CoordinatorConfig, GroupCoordinator, GroupState};
 use consumer_groups::log::MemoryLog;
 use consumer_groups::offsets::{LogOffsetStore, OffsetCommit, OffsetStore};
-use consumer_groups::protocol::group::FindCoordinatorResponse;
+use consumer_groups::protocol::group::{FindCoordinatorResponse, TxnOffsetCommitRequest};
 use consumer_groups::protocol::{Request, RequestId, Response};
 use consumer_groups::{
-    AssignorRegistry, Error, ErrorCode, Generation, GroupInstanceId, Offset, RebalanceProtocol,
-    Timestamp, TopicPartition,
+    AssignorRegistry, Error, ErrorCode, Generation, GroupId, GroupInstanceId, MemberId, Offset,
+    RebalanceProtocol, Timestamp, TopicPartition,
 };
 use proptest::prelude::*;
 
@@ -1476,4 +1477,60 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn group_metadata_is_the_members_generation_and_id_or_none_outside_a_generation() {
+    let mut k = Cluster::new();
+    let mut cfg = config(&["range"]);
+    cfg.group_instance_id = Some(GroupInstanceId::from("instance-a"));
+    let outside = ConsumerGroupMetadata {
+        group_id: GroupId::from(GROUP),
+        generation: Generation::NONE,
+        member_id: MemberId::from(""),
+        group_instance_id: Some(GroupInstanceId::from("instance-a")),
+    };
+    let fresh = ConsumerCoordinator::new(cfg.clone()).unwrap();
+    assert_eq!(fresh.group_metadata(), outside, "before joining");
+    let a = k.join(cfg);
+    let meta = k.members[a].c.group_metadata();
+    assert_eq!(Some(meta.generation), k.coordinator.generation(GROUP));
+    assert_eq!(meta.generation, Generation(1));
+    assert_eq!(
+        k.coordinator.members(GROUP),
+        std::slice::from_ref(&meta.member_id)
+    );
+    assert_eq!(&meta.member_id, k.members[a].c.member_id());
+    assert_eq!(meta.group_instance_id, outside.group_instance_id);
+    // A second member joins: a's metadata follows the new generation.
+    k.join(config(&["range"]));
+    let meta = k.members[a].c.group_metadata();
+    assert_eq!(meta.generation, Generation(2));
+    assert_eq!(Some(meta.generation), k.coordinator.generation(GROUP));
+    // It is what a transactional producer commits a's progress with (KIP-447).
+    let commit = TxnOffsetCommitRequest {
+        transactional_id: "tx".into(),
+        producer_id: 1,
+        producer_epoch: 0,
+        group_id: meta.group_id.clone(),
+        generation: meta.generation,
+        member_id: meta.member_id.clone(),
+        group_instance_id: meta.group_instance_id.clone(),
+        offsets: vec![OffsetCommit::new(tp(0), Offset(3))],
+    };
+    k.coordinator
+        .handle(k.now, RequestId(u64::MAX), Request::TxnOffsetCommit(commit));
+    let Some((RequestId(u64::MAX), Response::TxnOffsetCommit(r))) = k.coordinator.poll_response()
+    else {
+        panic!("no TxnOffsetCommit answer")
+    };
+    assert_eq!(r.partitions, [(tp(0), ErrorCode::None)]);
+    // Out of the group again.
+    k.members[a].c.unsubscribe(k.now).unwrap();
+    k.settle();
+    assert_eq!(
+        k.members[a].c.group_metadata(),
+        outside,
+        "after unsubscribing"
+    );
 }

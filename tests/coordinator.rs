@@ -1,19 +1,25 @@
 //! The group coordinator, one Kafka rule per test.
 
+use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use consumer_groups::coordinator::{
     CoordinatorConfig, GroupCoordinator, GroupState, Request, RequestId, Response,
 };
-use consumer_groups::log::MemoryLog;
+use consumer_groups::log::{
+    CompactionStats, Log, MemoryLog, Producer, ReadLimit, Record, RecordView, TxnOutcome,
+};
 use consumer_groups::offsets::{LogOffsetStore, OffsetCommit, OffsetStore};
 use consumer_groups::protocol::consumer::Subscription;
 use consumer_groups::protocol::group::{
     HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, JoinProtocol, LeaveGroupRequest,
     LeavingMember, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, SyncGroupResponse,
+    TxnOffsetCommitRequest,
 };
 use consumer_groups::{
-    ErrorCode, Generation, GroupId, GroupInstanceId, MemberId, Offset, Timestamp, TopicPartition,
+    Error, ErrorCode, Generation, GroupId, GroupInstanceId, MemberId, Offset, Timestamp,
+    TopicPartition,
 };
 
 const G: &str = "group";
@@ -1078,7 +1084,7 @@ fn outcome(h: &mut H, r: Request) -> String {
                 l.error
             }
         }
-        Response::OffsetCommit(c) => c.partitions[0].1,
+        Response::OffsetCommit(c) | Response::TxnOffsetCommit(c) => c.partitions[0].1,
         Response::OffsetFetch(f) => f.error,
         Response::DeleteGroups(d) => d[0].1,
         other => panic!("{other:?}"),
@@ -1240,6 +1246,7 @@ mod hostile {
         Heartbeat(usize, i32),
         Leave(usize, Option<usize>),
         Commit(usize, i32),
+        TxnCommit(usize, i32, i16),
         Delete,
         Time(u64),
     }
@@ -1257,6 +1264,7 @@ mod hostile {
             (0usize..8, -1i32..4).prop_map(|(m, g)| Op::Heartbeat(m, g)),
             (0usize..8, prop::option::of(0usize..3)).prop_map(|(m, i)| Op::Leave(m, i)),
             (0usize..8, -1i32..4).prop_map(|(m, g)| Op::Commit(m, g)),
+            (0usize..8, -1i32..4, 0i16..3).prop_map(|(m, g, e)| Op::TxnCommit(m, g, e)),
             Just(Op::Delete),
             (0u64..20_000).prop_map(Op::Time),
         ]
@@ -1321,6 +1329,10 @@ mod hostile {
                         }],
                     })),
                     Op::Commit(m, g) => Some(commit_req(&pick(&ids, m), g, 5)),
+                    Op::TxnCommit(m, g, epoch) => {
+                        let producer = Producer { id: 7, epoch };
+                        Some(txn_req_by(producer, &pick(&ids, m), g, None, 5))
+                    }
                     Op::Delete => Some(Request::DeleteGroups(vec![G.into()])),
                     Op::Time(dt) => {
                         now += dt;
@@ -1516,5 +1528,577 @@ fn the_join_phase_waits_for_the_largest_rebalance_timeout() {
         h.c.members(G),
         std::slice::from_ref(&a),
         "b did not rejoin in time"
+    );
+}
+
+// ---- TxnOffsetCommit (KIP-447) ------------------------------------------------------------
+
+/// The transactional producer of these tests.
+const PRODUCER: Producer = Producer { id: 7, epoch: 0 };
+
+/// A TxnOffsetCommit of `offset` for t-0 by `producer`, with a consumer's group metadata.
+fn txn_req_by(
+    producer: Producer,
+    member: &MemberId,
+    generation: i32,
+    instance: Option<&str>,
+    offset: i64,
+) -> Request {
+    Request::TxnOffsetCommit(TxnOffsetCommitRequest {
+        transactional_id: "tx".into(),
+        producer_id: producer.id,
+        producer_epoch: producer.epoch,
+        group_id: G.into(),
+        generation: Generation(generation),
+        member_id: member.clone(),
+        group_instance_id: instance.map(GroupInstanceId::from),
+        offsets: vec![OffsetCommit::new(
+            TopicPartition::new("t", 0),
+            Offset(offset),
+        )],
+    })
+}
+
+/// A TxnOffsetCommit of `offset` for t-0 by [`PRODUCER`], as a dynamic member.
+fn txn_req(member: &MemberId, generation: i32, offset: i64) -> Request {
+    txn_req_by(PRODUCER, member, generation, None, offset)
+}
+
+/// The codes of a TxnOffsetCommit's answer.
+fn txn_codes(h: &mut H, now: u64, r: Request) -> Vec<ErrorCode> {
+    let id = h.send(now, r);
+    match h.answer(id) {
+        Some(Response::TxnOffsetCommit(c)) => c.partitions.into_iter().map(|(_, e)| e).collect(),
+        other => panic!("expected a TxnOffsetCommit response, got {other:?}"),
+    }
+}
+
+/// The code of a one-offset TxnOffsetCommit.
+fn txn_code(h: &mut H, now: u64, r: Request) -> ErrorCode {
+    let codes = txn_codes(h, now, r);
+    assert_eq!(codes.len(), 1);
+    codes[0]
+}
+
+/// t-0's committed offset as an OffsetFetch through the coordinator answers it.
+fn fetch_t0(h: &mut H, now: u64, require_stable: bool) -> Result<Option<Offset>, ErrorCode> {
+    let id = h.send(
+        now,
+        Request::OffsetFetch(OffsetFetchRequest {
+            group_id: G.into(),
+            partitions: Some(vec![TopicPartition::new("t", 0)]),
+            require_stable,
+        }),
+    );
+    let Some(Response::OffsetFetch(f)) = h.answer(id) else {
+        panic!("no OffsetFetch answer")
+    };
+    assert_eq!(f.error, ErrorCode::None);
+    f.partitions[0].1.clone().map(|c| c.map(|c| c.offset))
+}
+
+fn end_txn(h: &H, now: u64, outcome: TxnOutcome) {
+    let p = h.store.partition_of(&GroupId::from(G));
+    h.store
+        .write_txn_marker(p, PRODUCER, outcome, 0, Timestamp(now))
+        .unwrap();
+}
+
+#[test]
+fn a_txn_offset_commit_stays_pending_until_the_commit_marker() {
+    let mut h = H::new(config());
+    let (a, _) = stable_pair(&mut h);
+    assert_eq!(
+        commit_code(&mut h, 1, commit_req(&a, 1, 5)),
+        ErrorCode::None
+    );
+    assert_eq!(txn_code(&mut h, 2, txn_req(&a, 1, 9)), ErrorCode::None);
+    // Stored before the answer: pending, so a stable fetch refuses and a plain one does not
+    // see it.
+    assert_eq!(
+        fetch_t0(&mut h, 3, true),
+        Err(ErrorCode::UnstableOffsetCommit)
+    );
+    assert_eq!(fetch_t0(&mut h, 3, false), Ok(Some(Offset(5))));
+    end_txn(&h, 4, TxnOutcome::Commit);
+    assert_eq!(fetch_t0(&mut h, 5, true), Ok(Some(Offset(9))));
+    assert_eq!(fetch_t0(&mut h, 5, false), Ok(Some(Offset(9))));
+    h.c.check_consistency().unwrap();
+}
+
+#[test]
+fn a_txn_offset_commit_is_dropped_by_the_abort_marker() {
+    let mut h = H::new(config());
+    let (a, _) = stable_pair(&mut h);
+    assert_eq!(
+        commit_code(&mut h, 1, commit_req(&a, 1, 5)),
+        ErrorCode::None
+    );
+    assert_eq!(txn_code(&mut h, 2, txn_req(&a, 1, 9)), ErrorCode::None);
+    assert_eq!(
+        fetch_t0(&mut h, 3, true),
+        Err(ErrorCode::UnstableOffsetCommit)
+    );
+    end_txn(&h, 4, TxnOutcome::Abort);
+    assert_eq!(fetch_t0(&mut h, 5, true), Ok(Some(Offset(5))));
+    assert_eq!(fetch_t0(&mut h, 5, false), Ok(Some(Offset(5))));
+}
+
+/// Kafka's `validateOffsetCommit` with `isTransactional = true`, in every group state: like
+/// OffsetCommit's, but no UNKNOWN_MEMBER_ID for a commit without group metadata to a group
+/// with members, no REBALANCE_IN_PROGRESS, and an unknown group is created Empty whatever the
+/// generation. A refused commit leaves nothing pending.
+#[test]
+fn txn_offset_commits_are_validated_as_kafka_does_in_every_state() {
+    use Fixture::*;
+    let states = [NoGroup, Empty, Preparing, Completing, Stable];
+    type Make = fn(&MemberId, i32) -> Request;
+    let requests: [(&str, Make, [&str; 5]); 6] = [
+        (
+            "as the member",
+            |m, g| txn_req(m, g, 1),
+            [
+                "UNKNOWN_MEMBER_ID",
+                "UNKNOWN_MEMBER_ID",
+                "NONE",
+                "NONE",
+                "NONE",
+            ],
+        ),
+        (
+            "without group metadata (before KIP-447)",
+            |_, _| txn_req(&"".into(), -1, 1),
+            ["NONE"; 5],
+        ),
+        (
+            "with the previous generation",
+            |m, g| txn_req(m, g - 1, 1),
+            [
+                "UNKNOWN_MEMBER_ID",
+                "UNKNOWN_MEMBER_ID",
+                "ILLEGAL_GENERATION",
+                "ILLEGAL_GENERATION",
+                "ILLEGAL_GENERATION",
+            ],
+        ),
+        (
+            "as a member the group does not know",
+            |_, g| txn_req(&"ghost".into(), g, 1),
+            ["UNKNOWN_MEMBER_ID"; 5],
+        ),
+        (
+            // Kafka checks the generation whenever a member id is given, except that
+            // generation -1 to an Empty group is accepted as is (KAFKA-14201).
+            "as the member with generation -1",
+            |m, _| txn_req(m, -1, 1),
+            [
+                "NONE",
+                "NONE",
+                "ILLEGAL_GENERATION",
+                "ILLEGAL_GENERATION",
+                "ILLEGAL_GENERATION",
+            ],
+        ),
+        (
+            "with the generation but no member id",
+            |_, g| txn_req(&"".into(), g, 1),
+            ["UNKNOWN_MEMBER_ID"; 5],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, make, expected) in requests {
+        for (state, want) in states.iter().zip(expected) {
+            let (mut h, m, g) = fixture(*state);
+            let before = h.state();
+            let got = outcome(&mut h, make(&m, g));
+            if got != want {
+                wrong.push(format!("{name} in {state:?}: got {got}, want {want}"));
+            }
+            let pending = h
+                .store
+                .fetch(&GroupId::from(G), &[TopicPartition::new("t", 0)], true);
+            let is_pending = pending[0] == Err(ErrorCode::UnstableOffsetCommit);
+            if is_pending != (got == "NONE") {
+                wrong.push(format!(
+                    "{name} in {state:?}: {got}, but pending: {is_pending}"
+                ));
+            }
+            if got == "NONE" && before.is_none() {
+                if h.state() != Some(GroupState::Empty) {
+                    wrong.push(format!("{name}: created the group {:?}", h.state()));
+                }
+            } else if h.state() != before {
+                wrong.push(format!(
+                    "{name} in {state:?}: {before:?} -> {:?}",
+                    h.state()
+                ));
+            }
+            h.c.check_consistency().unwrap();
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn a_txn_offset_commit_to_an_unknown_group_creates_it_empty_only_without_group_metadata() {
+    let mut h = H::new(config());
+    assert_eq!(
+        txn_code(&mut h, 0, txn_req(&"m".into(), 3, 5)),
+        ErrorCode::UnknownMemberId,
+        "the group has no members, so no member can commit with a generation"
+    );
+    assert_eq!(
+        txn_code(
+            &mut h,
+            0,
+            txn_req_by(PRODUCER, &"".into(), 0, Some("i-1"), 5)
+        ),
+        ErrorCode::UnknownMemberId
+    );
+    assert_eq!(h.state(), None, "refused commits create no group");
+    assert_eq!(
+        txn_code(&mut h, 1, txn_req(&"".into(), -1, 5)),
+        ErrorCode::None
+    );
+    assert_eq!(h.state(), Some(GroupState::Empty));
+    assert_eq!(h.c.generation(G), Some(Generation(0)));
+    assert_eq!(
+        fetch_t0(&mut h, 2, true),
+        Err(ErrorCode::UnstableOffsetCommit)
+    );
+    end_txn(&h, 3, TxnOutcome::Commit);
+    assert_eq!(fetch_t0(&mut h, 4, true), Ok(Some(Offset(5))));
+    // An empty group id is refused as OffsetCommit refuses it.
+    let mut r = TxnOffsetCommitRequest {
+        transactional_id: "tx".into(),
+        producer_id: 1,
+        producer_epoch: 0,
+        group_id: "".into(),
+        generation: Generation::NONE,
+        member_id: "".into(),
+        group_instance_id: None,
+        offsets: vec![
+            OffsetCommit::new(TopicPartition::new("t", 0), Offset(1)),
+            OffsetCommit::new(TopicPartition::new("t", 1), Offset(1)),
+        ],
+    };
+    assert_eq!(
+        txn_codes(&mut h, 5, Request::TxnOffsetCommit(r.clone())),
+        [ErrorCode::InvalidGroupId; 2]
+    );
+    r.group_id = G.into();
+    r.offsets.clear();
+    assert!(txn_codes(&mut h, 5, Request::TxnOffsetCommit(r)).is_empty());
+}
+
+/// KIP-447's zombie fencing: a producer whose consumer missed a rebalance commits with the
+/// old generation and is refused, during the rebalance and after it, while the current
+/// generation's commits go through in every state.
+#[test]
+fn txn_offset_commits_are_fenced_by_generation_through_a_rebalance() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    // A third member joins: PreparingRebalance, still generation 1.
+    let (c, jc) = h.new_member(10);
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    assert_eq!(txn_code(&mut h, 11, txn_req(&a, 1, 1)), ErrorCode::None);
+    assert_eq!(
+        txn_code(&mut h, 11, txn_req(&a, 0, 1)),
+        ErrorCode::IllegalGeneration
+    );
+    // a and b rejoin: CompletingRebalance in generation 2.
+    let ja = h.rejoin(12, &a);
+    let jb = h.rejoin(12, &b);
+    let all = h.drain();
+    assert!([ja, jb, jc].iter().all(|j| all.iter().any(|(r, _)| r == j)));
+    assert_eq!(h.state(), Some(GroupState::CompletingRebalance));
+    assert_eq!(h.c.generation(G), Some(Generation(2)));
+    assert_eq!(
+        txn_code(&mut h, 13, txn_req(&b, 1, 2)),
+        ErrorCode::IllegalGeneration,
+        "b's producer still speaks for generation 1"
+    );
+    assert_eq!(txn_code(&mut h, 13, txn_req(&b, 2, 2)), ErrorCode::None);
+    assert_eq!(txn_code(&mut h, 13, txn_req(&c, 2, 2)), ErrorCode::None);
+    // Stable in generation 2.
+    h.sync(14, &a, 2, vec![]);
+    h.sync(14, &b, 2, vec![]);
+    h.sync(14, &c, 2, vec![]);
+    h.drain();
+    assert_eq!(h.state(), Some(GroupState::Stable));
+    assert_eq!(
+        txn_code(&mut h, 15, txn_req(&a, 1, 3)),
+        ErrorCode::IllegalGeneration
+    );
+    assert_eq!(txn_code(&mut h, 15, txn_req(&a, 2, 3)), ErrorCode::None);
+    end_txn(&h, 16, TxnOutcome::Commit);
+    assert_eq!(fetch_t0(&mut h, 17, true), Ok(Some(Offset(3))));
+    h.c.check_consistency().unwrap();
+}
+
+#[test]
+fn a_txn_offset_commit_for_a_replaced_static_member_is_fenced() {
+    let mut h = H::new(config());
+    let j = static_join(&mut h, 0, "i-1");
+    let old = join_resp(h.answer(j)).member_id;
+    let s = h.sync(0, &old, 1, vec![(old.clone(), vec![9])]);
+    h.answer(s);
+    assert_eq!(
+        txn_code(&mut h, 1, txn_req_by(PRODUCER, &old, 1, Some("i-1"), 1)),
+        ErrorCode::None
+    );
+    // The instance restarts and takes a new member id.
+    let j = static_join(&mut h, 10, "i-1");
+    let new = join_resp(h.answer(j)).member_id;
+    assert_ne!(new, old);
+    assert_eq!(
+        txn_code(&mut h, 11, txn_req_by(PRODUCER, &old, 1, Some("i-1"), 2)),
+        ErrorCode::FencedInstanceId
+    );
+    assert_eq!(
+        txn_code(&mut h, 11, txn_req_by(PRODUCER, &new, 1, Some("i-2"), 2)),
+        ErrorCode::UnknownMemberId,
+        "an instance id the group does not know"
+    );
+    assert_eq!(
+        txn_code(&mut h, 11, txn_req_by(PRODUCER, &new, 1, Some("i-1"), 2)),
+        ErrorCode::None
+    );
+}
+
+#[test]
+fn a_txn_offset_commit_does_not_extend_the_members_session() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    // a's producer commits, a never heartbeats: a is gone after its 10 s session.
+    for t in (4_000..=12_000).step_by(4_000) {
+        let code = txn_code(&mut h, t, txn_req(&a, 1, t as i64));
+        assert_eq!(code, ErrorCode::None, "at {t}");
+        h.heartbeat(t, &b, 1);
+        h.c.handle_timeout(Timestamp(t));
+    }
+    assert_eq!(h.c.members(G), [b]);
+    assert_eq!(
+        txn_code(&mut h, 12_001, txn_req(&a, 1, 1)),
+        ErrorCode::UnknownMemberId
+    );
+}
+
+#[test]
+fn txn_offset_commits_get_not_coordinator_and_load_in_progress() {
+    let log = Arc::new(MemoryLog::new(5));
+    let store = Arc::new(LogOffsetStore::new(log.clone()));
+    let p = store.partition_of(&GroupId::from(G));
+    let mut h = H {
+        c: GroupCoordinator::new(
+            CoordinatorConfig {
+                owned_partitions: Some(vec![(p + 1) % 5]),
+                ..config()
+            },
+            store,
+        ),
+        store: Arc::new(LogOffsetStore::new(log.clone())),
+        log,
+        next: 0,
+    };
+    for (member, generation) in [("", -1), ("m", 1)] {
+        assert_eq!(
+            txn_code(&mut h, 0, txn_req(&member.into(), generation, 1)),
+            ErrorCode::NotCoordinator
+        );
+    }
+    h.c.begin_loading(p);
+    for (member, generation) in [("", -1), ("m", 1)] {
+        assert_eq!(
+            txn_code(&mut h, 0, txn_req(&member.into(), generation, 1)),
+            ErrorCode::CoordinatorLoadInProgress
+        );
+    }
+    assert_eq!(h.state(), None);
+    assert_eq!(h.log.record_count(p).unwrap(), 0, "nothing was written");
+}
+
+#[test]
+fn txn_offset_commit_codes_per_offset_come_from_the_store() {
+    let mut h = H::new(config());
+    let (a, _) = stable_pair(&mut h);
+    let r = |epoch: i16, metadata: usize| TxnOffsetCommitRequest {
+        transactional_id: "tx".into(),
+        producer_id: PRODUCER.id,
+        producer_epoch: epoch,
+        group_id: G.into(),
+        generation: Generation(1),
+        member_id: a.clone(),
+        group_instance_id: None,
+        offsets: vec![
+            OffsetCommit::new(TopicPartition::new("t", 0), Offset(1)),
+            OffsetCommit::new(TopicPartition::new("t", 1), Offset(1))
+                .metadata("x".repeat(metadata)),
+        ],
+    };
+    assert_eq!(
+        txn_codes(&mut h, 1, Request::TxnOffsetCommit(r(1, 5_000))),
+        [ErrorCode::None, ErrorCode::OffsetMetadataTooLarge]
+    );
+    // The same producer id with an older epoch than the pending commit's: fenced.
+    assert_eq!(
+        txn_codes(&mut h, 2, Request::TxnOffsetCommit(r(0, 0))),
+        [ErrorCode::ProducerFenced; 2]
+    );
+}
+
+/// A log whose appends can be made to fail, as a full disk would.
+struct FlakyLog {
+    inner: MemoryLog,
+    fail: AtomicBool,
+}
+
+impl Log for FlakyLog {
+    fn partition_count(&self) -> u32 {
+        self.inner.partition_count()
+    }
+    fn append(&self, partition: u32, records: &[Record<'_>]) -> Result<Range<i64>, Error> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(Error::Storage("disk full".into()));
+        }
+        self.inner.append(partition, records)
+    }
+    fn read(
+        &self,
+        partition: u32,
+        from: i64,
+        limit: ReadLimit,
+        visit: &mut dyn FnMut(RecordView<'_>),
+    ) -> Result<i64, Error> {
+        self.inner.read(partition, from, limit, visit)
+    }
+    fn start_offset(&self, partition: u32) -> Result<i64, Error> {
+        self.inner.start_offset(partition)
+    }
+    fn end_offset(&self, partition: u32) -> Result<i64, Error> {
+        self.inner.end_offset(partition)
+    }
+    fn truncate_prefix(&self, partition: u32, new_start: i64) -> Result<(), Error> {
+        self.inner.truncate_prefix(partition, new_start)
+    }
+    fn compact(&self, p: u32, now: Timestamp, retention: u64) -> Result<CompactionStats, Error> {
+        self.inner.compact(p, now, retention)
+    }
+}
+
+#[test]
+fn a_txn_offset_commit_the_store_fails_to_write_is_refused_and_leaves_nothing_pending() {
+    let log = Arc::new(FlakyLog {
+        inner: MemoryLog::new(5),
+        fail: AtomicBool::new(true),
+    });
+    let store = Arc::new(LogOffsetStore::new(log.clone()));
+    let mut c = GroupCoordinator::new(config(), store.clone());
+    let g = GroupId::from(G);
+    let ask = |c: &mut GroupCoordinator, id: u64, r: Request| {
+        c.handle(Timestamp(id), RequestId(id), r);
+        c.poll_response().expect("answered at once")
+    };
+    let (_, plain) = ask(&mut c, 1, commit_req(&"".into(), -1, 5));
+    let Response::OffsetCommit(plain) = plain else {
+        panic!("{plain:?}")
+    };
+    let (_, txn) = ask(&mut c, 2, txn_req(&"".into(), -1, 9));
+    let Response::TxnOffsetCommit(txn) = txn else {
+        panic!("{txn:?}")
+    };
+    assert_eq!(txn.partitions[0].1, ErrorCode::CoordinatorNotAvailable);
+    assert_eq!(txn, plain, "answered as a failed OffsetCommit write is");
+    log.fail.store(false, Ordering::SeqCst);
+    let tp = TopicPartition::new("t", 0);
+    assert_eq!(store.fetch(&g, std::slice::from_ref(&tp), true), [Ok(None)]);
+    // The marker finds nothing to commit.
+    store
+        .write_txn_marker(
+            store.partition_of(&g),
+            PRODUCER,
+            TxnOutcome::Commit,
+            0,
+            Timestamp(3),
+        )
+        .unwrap();
+    assert_eq!(store.fetch(&g, &[tp], true), [Ok(None)]);
+    c.check_consistency().unwrap();
+}
+
+#[test]
+fn pending_txn_offsets_survive_a_coordinator_failover() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    assert_eq!(
+        commit_code(&mut h, 1, commit_req(&a, 1, 5)),
+        ErrorCode::None
+    );
+    assert_eq!(txn_code(&mut h, 2, txn_req(&a, 1, 9)), ErrorCode::None);
+    let p = h.store.partition_of(&GroupId::from(G));
+    // The first coordinator dies with the transaction open; a second replays the log.
+    let store = Arc::new(LogOffsetStore::new(h.log.clone()));
+    store.load(p).unwrap();
+    let mut c = GroupCoordinator::new(config(), store.clone());
+    c.load_partition(Timestamp(100), p);
+    let mut h2 = H {
+        c,
+        store,
+        log: h.log.clone(),
+        next: 100,
+    };
+    assert_eq!(h2.state(), Some(GroupState::Stable));
+    assert_eq!(
+        fetch_t0(&mut h2, 101, true),
+        Err(ErrorCode::UnstableOffsetCommit)
+    );
+    assert_eq!(fetch_t0(&mut h2, 101, false), Ok(Some(Offset(5))));
+    // The new coordinator fences by the generation it loaded.
+    assert_eq!(
+        txn_code(&mut h2, 102, txn_req(&b, 0, 10)),
+        ErrorCode::IllegalGeneration
+    );
+    assert_eq!(txn_code(&mut h2, 102, txn_req(&b, 1, 10)), ErrorCode::None);
+    end_txn(&h2, 103, TxnOutcome::Commit);
+    assert_eq!(fetch_t0(&mut h2, 104, true), Ok(Some(Offset(10))));
+    h2.c.check_consistency().unwrap();
+}
+
+/// KAFKA-14201 (Kafka 3.4), shared by OffsetCommit and TxnOffsetCommit: generation -1 to an
+/// Empty group is accepted whatever the member fields say (a consumer with a
+/// `group.instance.id` that assigns its partitions by hand sends its instance id); to a group
+/// with members they are checked.
+#[test]
+fn an_offset_commit_with_generation_minus_one_to_an_empty_group_ignores_the_member_fields() {
+    let with_instance = |member: &str| {
+        let Request::OffsetCommit(mut r) = commit_req(&member.into(), -1, 1) else {
+            unreachable!()
+        };
+        r.group_instance_id = Some("i-1".into());
+        Request::OffsetCommit(r)
+    };
+    let (mut h, _, _) = fixture(Fixture::Empty);
+    assert_eq!(commit_code(&mut h, 1, with_instance("")), ErrorCode::None);
+    assert_eq!(commit_code(&mut h, 1, with_instance("x")), ErrorCode::None);
+    assert_eq!(
+        txn_code(
+            &mut h,
+            1,
+            txn_req_by(PRODUCER, &"x".into(), -1, Some("i-1"), 1)
+        ),
+        ErrorCode::None
+    );
+    let (mut h, _, _) = fixture(Fixture::Stable);
+    assert_eq!(
+        commit_code(&mut h, 1, with_instance("")),
+        ErrorCode::UnknownMemberId
+    );
+    assert_eq!(
+        txn_code(
+            &mut h,
+            1,
+            txn_req_by(PRODUCER, &"".into(), -1, Some("i-1"), 1)
+        ),
+        ErrorCode::UnknownMemberId
     );
 }

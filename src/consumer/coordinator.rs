@@ -16,7 +16,9 @@ use crate::protocol::group::{
     OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use crate::protocol::{Request, RequestId, Response};
-use crate::types::{Generation, MemberId, Offset, Timestamp, Topic, TopicPartition};
+use crate::types::{
+    Generation, GroupId, GroupInstanceId, MemberId, Offset, Timestamp, Topic, TopicPartition,
+};
 
 /// Consumer-protocol version this member writes (subscriptions and assignments). Version 3
 /// carries owned partitions, their generation and the rack; every current Kafka client reads it.
@@ -30,6 +32,24 @@ const JOIN_GRACE_MS: u64 = 5_000;
 /// [`ConsumerEvent::CommitCompleted`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CommitId(pub u64);
+
+/// What a transactional producer sends with the offsets it commits for a consumer (Kafka's
+/// `ConsumerGroupMetadata`, from `consumer.groupMetadata()`; KIP-447): the group and the
+/// member's place in it, so the group coordinator can refuse offsets from a consumer that has
+/// left the group or missed a rebalance. Taken from
+/// [`ConsumerCoordinator::group_metadata`]; the fields of a
+/// [`TxnOffsetCommitRequest`](crate::protocol::group::TxnOffsetCommitRequest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    /// The consumer's group.
+    pub group_id: GroupId,
+    /// The member's generation, [`Generation::NONE`] when it is not in one.
+    pub generation: Generation,
+    /// The member's id, `""` when it is not in a generation.
+    pub member_id: MemberId,
+    /// The consumer's `group.instance.id`, if it is a static member.
+    pub group_instance_id: Option<GroupInstanceId>,
+}
 
 /// Where the member is in its group's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -435,6 +455,79 @@ impl ConsumerCoordinator {
         self.generation
     }
 
+    /// The member's group metadata (Kafka's `consumer.groupMetadata()`): what a transactional
+    /// producer sends with the offsets it commits for this consumer (KIP-447), so that the
+    /// coordinator refuses them if the member has since left the group or missed a rebalance.
+    /// The generation and member id are those the member's commits carry: [`Generation::NONE`]
+    /// and `""` when it is not in a generation (not yet joined, between generations, or
+    /// reading partitions assigned by hand).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use consumer_groups::assignor::TopicSpec;
+    /// use consumer_groups::consumer::{ConsumerConfig, ConsumerCoordinator};
+    /// use consumer_groups::coordinator::{CoordinatorConfig, GroupCoordinator, Request, Response};
+    /// use consumer_groups::log::MemoryLog;
+    /// use consumer_groups::offsets::{LogOffsetStore, OffsetCommit};
+    /// use consumer_groups::protocol::RequestId;
+    /// use consumer_groups::protocol::group::TxnOffsetCommitRequest;
+    /// use consumer_groups::{ErrorCode, Generation, Offset, Timestamp, TopicPartition};
+    ///
+    /// let store = Arc::new(LogOffsetStore::new(Arc::new(MemoryLog::new(1))));
+    /// let config = CoordinatorConfig { initial_rebalance_delay_ms: 0, ..CoordinatorConfig::default() };
+    /// let mut broker = GroupCoordinator::new(config, store);
+    /// let mut member = ConsumerCoordinator::new(ConsumerConfig::new("billing"))?;
+    /// assert_eq!(member.group_metadata().generation, Generation::NONE);
+    ///
+    /// let now = Timestamp(0);
+    /// member.update_metadata(now, [TopicSpec::new("orders", 1)]);
+    /// member.subscribe(now, ["orders"])?;
+    /// member.poll(now);
+    /// for _ in 0..10 {
+    ///     while let Some((id, request)) = member.poll_request() {
+    ///         broker.handle(now, id, request);
+    ///     }
+    ///     while let Some((id, response)) = broker.poll_response() {
+    ///         member.handle_response(now, id, response);
+    ///     }
+    /// }
+    /// let meta = member.group_metadata();
+    /// assert_eq!(meta.generation, Generation(1));
+    /// assert_eq!(&meta.member_id, member.member_id());
+    ///
+    /// // A transactional producer commits the consumer's progress with it.
+    /// let commit = TxnOffsetCommitRequest {
+    ///     transactional_id: "billing-tx".into(),
+    ///     producer_id: 1,
+    ///     producer_epoch: 0,
+    ///     group_id: meta.group_id,
+    ///     generation: meta.generation,
+    ///     member_id: meta.member_id,
+    ///     group_instance_id: meta.group_instance_id,
+    ///     offsets: vec![OffsetCommit::new(TopicPartition::new("orders", 0), Offset(42))],
+    /// };
+    /// broker.handle(now, RequestId(1_000), Request::TxnOffsetCommit(commit));
+    /// let Some((_, Response::TxnOffsetCommit(r))) = broker.poll_response() else { panic!() };
+    /// assert_eq!(r.partitions[0].1, ErrorCode::None);
+    /// # Ok::<(), consumer_groups::Error>(())
+    /// ```
+    #[must_use]
+    pub fn group_metadata(&self) -> ConsumerGroupMetadata {
+        let in_generation =
+            matches!(self.mode, Mode::Subscribed(_)) && self.generation != Generation::NONE;
+        let (generation, member_id) = if in_generation {
+            (self.generation, self.member_id.clone())
+        } else {
+            (Generation::NONE, MemberId::from(""))
+        };
+        ConsumerGroupMetadata {
+            group_id: self.config.group_id.clone(),
+            generation,
+            member_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+        }
+    }
+
     /// `true` if this member led the last rebalance it took part in.
     #[must_use]
     pub fn is_leader(&self) -> bool {
@@ -786,8 +879,12 @@ impl ConsumerCoordinator {
                 consider(Some(retry_at));
             }
         }
+        // Heartbeats, auto-commits, joins and offset fetches only go to a known coordinator:
+        // while it is being looked up their timers wait, so a host sleeping until this
+        // deadline is not woken for nothing.
+        let known = self.coordinator == Coordinator::Known;
         if self.in_generation() {
-            if !self.heartbeat_in_flight() {
+            if known && !self.heartbeat_in_flight() {
                 consider(self.heartbeat_due);
             }
             consider(self.session_deadline);
@@ -795,11 +892,13 @@ impl ConsumerCoordinator {
         if self.generation != Generation::NONE && !self.poll_expired {
             consider(self.poll_deadline());
         }
-        if self.config.enable_auto_commit {
-            consider(self.next_auto_commit);
+        if known {
+            if self.config.enable_auto_commit {
+                consider(self.next_auto_commit);
+            }
+            consider(self.join_retry_at);
+            consider(self.fetch_retry_at);
         }
-        consider(self.join_retry_at);
-        consider(self.fetch_retry_at);
         consider(self.close_deadline);
         next
     }

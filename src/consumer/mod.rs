@@ -32,4 +32,6 @@ mod config;
 mod coordinator;
 
 pub use config::{ConsumerConfig, FromProperties, IsolationLevel, OffsetReset};
-pub use coordinator::{CommitId, ConsumerCoordinator, ConsumerEvent, MemberState};
+pub use coordinator::{
+    CommitId, ConsumerCoordinator, ConsumerEvent, ConsumerGroupMetadata, MemberState,
+};

@@ -46,14 +46,15 @@ use std::sync::Arc;
 use hashbrown::{HashMap, HashSet};
 
 use crate::error::ErrorCode;
+use crate::log::Producer;
 use crate::log::codec::{GroupMetadataValue, MemberMetadata};
-use crate::offsets::{CommitOptions, OffsetStore};
+use crate::offsets::{CommitOptions, OffsetCommit, OffsetStore};
 use crate::protocol::consumer::{CONSUMER_PROTOCOL_TYPE, Subscription};
 use crate::protocol::group::{
     DescribedGroup, DescribedMember, FindCoordinatorResponse, HeartbeatRequest, JoinGroupMember,
     JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListedGroup,
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    SyncGroupRequest, SyncGroupResponse,
+    SyncGroupRequest, SyncGroupResponse, TxnOffsetCommitRequest,
 };
 use crate::types::{Generation, GroupId, GroupInstanceId, MemberId, Timestamp, TopicPartition};
 use group::{Group, Member};
@@ -270,6 +271,54 @@ fn join_response(g: &Group, member: &MemberId, error: ErrorCode) -> JoinGroupRes
         } else {
             Vec::new()
         },
+    }
+}
+
+/// Who commits offsets, and how: the fields OffsetCommit and TxnOffsetCommit share.
+struct CommitFrom<'a> {
+    group_id: &'a GroupId,
+    generation: Generation,
+    member_id: &'a MemberId,
+    group_instance_id: Option<&'a GroupInstanceId>,
+    /// A TxnOffsetCommit.
+    transactional: bool,
+}
+
+/// Why `g` refuses the offset commit `c`, in the order of Kafka's `validateOffsetCommit`
+/// (GroupCoordinator.scala, with KAFKA-14201's rule for generation -1 from Kafka 3.4):
+///
+/// 1. a Dead group: COORDINATOR_NOT_AVAILABLE;
+/// 2. generation -1 to an Empty group: accepted, whatever the member fields say (an admin
+///    client, or a consumer that assigns its partitions itself);
+/// 3. if any of generation, member id or instance id is given: the instance id must map to
+///    the member id (UNKNOWN_MEMBER_ID if it maps to nothing, FENCED_INSTANCE_ID if to another
+///    member), the member id must be a member (UNKNOWN_MEMBER_ID), and the generation must be
+///    the group's (ILLEGAL_GENERATION);
+/// 4. otherwise (none given): an ordinary commit to a group with members is UNKNOWN_MEMBER_ID,
+///    since only members commit there; a transactional one is accepted, as clients from
+///    before KIP-447 send none of the fields.
+fn offset_commit_refusal(g: &Group, c: &CommitFrom<'_>) -> Option<ErrorCode> {
+    if g.state == GroupState::Dead {
+        return Some(ErrorCode::CoordinatorNotAvailable);
+    }
+    if c.generation.0 < 0 && g.state == GroupState::Empty {
+        return None;
+    }
+    if c.generation.0 >= 0 || !c.member_id.is_empty() || c.group_instance_id.is_some() {
+        let member = match c.group_instance_id {
+            Some(i) => match g.statics.get(i) {
+                Some(current) if current != c.member_id => Some(ErrorCode::FencedInstanceId),
+                Some(_) => None,
+                None => Some(ErrorCode::UnknownMemberId),
+            },
+            None if !g.members.contains_key(c.member_id) => Some(ErrorCode::UnknownMemberId),
+            None => None,
+        };
+        member.or((c.generation.0 != g.generation).then_some(ErrorCode::IllegalGeneration))
+    } else if !c.transactional && g.state != GroupState::Empty {
+        Some(ErrorCode::UnknownMemberId)
+    } else {
+        None
     }
 }
 
@@ -535,6 +584,10 @@ impl GroupCoordinator {
             Request::OffsetCommit(r) => {
                 let resp = self.commit(now, r);
                 self.out.push_back((id, Response::OffsetCommit(resp)));
+            }
+            Request::TxnOffsetCommit(r) => {
+                let resp = self.txn_commit(now, r);
+                self.out.push_back((id, Response::TxnOffsetCommit(resp)));
             }
             Request::OffsetFetch(r) => {
                 let resp = self.fetch(&r);
@@ -1488,81 +1541,107 @@ impl GroupCoordinator {
     // ---- Offsets -----------------------------------------------------------------------------
 
     fn commit(&mut self, now: Timestamp, r: OffsetCommitRequest) -> OffsetCommitResponse {
-        let all = |e: ErrorCode, r: &OffsetCommitRequest| OffsetCommitResponse {
-            partitions: r.offsets.iter().map(|c| (c.partition.clone(), e)).collect(),
-        };
-        if r.group_id.is_empty() {
-            return all(ErrorCode::InvalidGroupId, &r);
-        }
-        if let Err(e) = self.serves(&r.group_id) {
-            return all(e, &r);
-        }
-        let simple = r.generation.0 < 0 && r.member_id.is_empty() && r.group_instance_id.is_none();
-        match self.groups.get(&r.group_id) {
-            None if r.generation.0 < 0 => {
-                // A group that only stores offsets.
-                self.groups.insert(
-                    r.group_id.clone(),
-                    Group::new(
-                        r.group_id.clone(),
-                        self.store.partition_of(&r.group_id),
-                        now,
-                    ),
-                );
-            }
-            None => return all(ErrorCode::IllegalGeneration, &r),
-            Some(g) => {
-                let error = if g.state == GroupState::Dead {
-                    Some(ErrorCode::CoordinatorNotAvailable)
-                } else if !simple {
-                    if let Some(i) = &r.group_instance_id {
-                        match g.statics.get(i) {
-                            Some(cur) if *cur != r.member_id => Some(ErrorCode::FencedInstanceId),
-                            Some(_) => None,
-                            None => Some(ErrorCode::UnknownMemberId),
-                        }
-                    } else if !g.members.contains_key(&r.member_id) {
-                        Some(ErrorCode::UnknownMemberId)
-                    } else {
-                        None
-                    }
-                    .or((r.generation.0 != g.generation).then_some(ErrorCode::IllegalGeneration))
-                } else if g.state != GroupState::Empty {
-                    // Only members commit to a group that has members.
-                    Some(ErrorCode::UnknownMemberId)
-                } else {
-                    None
-                };
-                if let Some(e) = error {
-                    return all(e, &r);
-                }
-                if g.state == GroupState::CompletingRebalance {
-                    return all(ErrorCode::RebalanceInProgress, &r);
-                }
-                if g.members.contains_key(&r.member_id) {
-                    let gid = r.group_id.clone();
-                    let mid = r.member_id.clone();
-                    self.heartbeat_member(now, &gid, &mid);
-                }
-            }
-        }
         let options = CommitOptions {
             retention_ms: r.retention_ms,
             producer: None,
         };
-        match self
-            .store
-            .commit_with(&r.group_id, &r.offsets, options, now)
-        {
+        self.commit_offsets(
+            now,
+            &CommitFrom {
+                group_id: &r.group_id,
+                generation: r.generation,
+                member_id: &r.member_id,
+                group_instance_id: r.group_instance_id.as_ref(),
+                transactional: false,
+            },
+            &r.offsets,
+            options,
+        )
+    }
+
+    /// TxnOffsetCommit (Kafka's `handleTxnCommitOffsets`): validated as an OffsetCommit is,
+    /// minus what only applies to members committing for themselves (see
+    /// [`offset_commit_refusal`]); stored pending under the producer.
+    fn txn_commit(&mut self, now: Timestamp, r: TxnOffsetCommitRequest) -> OffsetCommitResponse {
+        let options = CommitOptions {
+            producer: Some(Producer {
+                id: r.producer_id,
+                epoch: r.producer_epoch,
+            }),
+            ..CommitOptions::default()
+        };
+        self.commit_offsets(
+            now,
+            &CommitFrom {
+                group_id: &r.group_id,
+                generation: r.generation,
+                member_id: &r.member_id,
+                group_instance_id: r.group_instance_id.as_ref(),
+                transactional: true,
+            },
+            &r.offsets,
+            options,
+        )
+    }
+
+    /// OffsetCommit and TxnOffsetCommit: checks that this coordinator serves the group and
+    /// that the group takes the commit, then stores the offsets (answering only once they are
+    /// stored).
+    fn commit_offsets(
+        &mut self,
+        now: Timestamp,
+        c: &CommitFrom<'_>,
+        offsets: &[OffsetCommit],
+        options: CommitOptions,
+    ) -> OffsetCommitResponse {
+        let all = |e: ErrorCode| OffsetCommitResponse {
+            partitions: offsets.iter().map(|o| (o.partition.clone(), e)).collect(),
+        };
+        if c.group_id.is_empty() {
+            return all(ErrorCode::InvalidGroupId);
+        }
+        if let Err(e) = self.serves(c.group_id) {
+            return all(e);
+        }
+        match self.groups.get(c.group_id) {
+            // An OffsetCommit from a generation of a group this coordinator does not know.
+            None if !c.transactional && c.generation.0 >= 0 => {
+                return all(ErrorCode::IllegalGeneration);
+            }
+            None => {
+                // Kafka creates the group Empty and validates the commit against it; here the
+                // group is created only if the commit passes (a group that only stores offsets).
+                let g = Group::new(c.group_id.clone(), self.store.partition_of(c.group_id), now);
+                if let Some(e) = offset_commit_refusal(&g, c) {
+                    return all(e);
+                }
+                self.groups.insert(c.group_id.clone(), g);
+            }
+            Some(g) => {
+                if let Some(e) = offset_commit_refusal(g, c) {
+                    return all(e);
+                }
+                // Kafka's doCommitOffsets checks the state; doTxnCommitOffsets does not, and a
+                // TxnOffsetCommit does not count as a sign of life either.
+                if !c.transactional {
+                    if g.state == GroupState::CompletingRebalance {
+                        return all(ErrorCode::RebalanceInProgress);
+                    }
+                    if g.members.contains_key(c.member_id) {
+                        self.heartbeat_member(now, c.group_id, c.member_id);
+                    }
+                }
+            }
+        }
+        match self.store.commit_with(c.group_id, offsets, options, now) {
             Ok(codes) => OffsetCommitResponse {
-                partitions: r
-                    .offsets
+                partitions: offsets
                     .iter()
                     .zip(codes)
-                    .map(|(c, e)| (c.partition.clone(), e))
+                    .map(|(o, e)| (o.partition.clone(), e))
                     .collect(),
             },
-            Err(_) => all(ErrorCode::CoordinatorNotAvailable, &r),
+            Err(_) => all(ErrorCode::CoordinatorNotAvailable),
         }
     }
 

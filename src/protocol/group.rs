@@ -238,6 +238,42 @@ pub struct OffsetCommitResponse {
     pub partitions: Vec<(TopicPartition, ErrorCode)>,
 }
 
+/// TxnOffsetCommit: a transactional producer commits a consumer group's offsets inside its
+/// transaction. The offsets stay pending, invisible to fetches, until the transaction's commit
+/// marker makes them visible (its abort marker drops them). The answer is an
+/// [`OffsetCommitResponse`], one code per offset in request order.
+///
+/// The group fields are the consumer's group metadata (KIP-447; see
+/// [`ConsumerCoordinator::group_metadata`](crate::consumer::ConsumerCoordinator::group_metadata)),
+/// which let the coordinator fence a producer whose consumer has left the group or missed a
+/// rebalance. Clients from before KIP-447 send [`Generation::NONE`], `""` and no instance id,
+/// and skip those checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnOffsetCommitRequest {
+    /// The producer's transactional id.
+    pub transactional_id: String,
+    /// The producer id the transaction coordinator assigned.
+    pub producer_id: i64,
+    /// The producer epoch; a commit with an epoch older than one the group has seen pending for
+    /// the same producer id is fenced (PRODUCER_FENCED).
+    pub producer_epoch: i16,
+    /// The consumer group whose offsets are committed.
+    pub group_id: GroupId,
+    /// The consumer's generation, or [`Generation::NONE`] (-1). With -1 and an Empty (or
+    /// unknown) group, no member checks are made at all; otherwise a generation that is not
+    /// the group's gets ILLEGAL_GENERATION.
+    pub generation: Generation,
+    /// The consumer's member id, `""` if it sends none. `""` with [`Generation::NONE`] and no
+    /// instance id skips the member check; otherwise it must name a member of the group
+    /// (UNKNOWN_MEMBER_ID).
+    pub member_id: MemberId,
+    /// The consumer's static instance id, if it is a static member: it must map to
+    /// `member_id` (FENCED_INSTANCE_ID if it maps to another, UNKNOWN_MEMBER_ID if to none).
+    pub group_instance_id: Option<GroupInstanceId>,
+    /// The offsets.
+    pub offsets: Vec<OffsetCommit>,
+}
+
 /// OffsetFetch: read a group's committed offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetFetchRequest {

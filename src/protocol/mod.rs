@@ -1,8 +1,8 @@
 //! Plain-data messages between member and coordinator; the consumer-protocol byte format.
 //!
 //! * [`group`]: the classic group protocol's requests and responses (JoinGroup, SyncGroup,
-//!   Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups,
-//!   FindCoordinator), plain data with Kafka's fields and error codes.
+//!   Heartbeat, LeaveGroup, OffsetCommit, TxnOffsetCommit, OffsetFetch, ListGroups,
+//!   DescribeGroups, FindCoordinator), plain data with Kafka's fields and error codes.
 //! * [`consumer`]: Kafka's consumer protocol, the bytes a consumer puts in its JoinGroup
 //!   protocol metadata (a [`Subscription`](consumer::Subscription)) and the bytes the leader
 //!   hands each member through SyncGroup (an [`Assignment`](consumer::Assignment)).
@@ -16,6 +16,7 @@ use group::{
     DescribedGroup, FindCoordinatorResponse, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse,
     LeaveGroupRequest, LeaveGroupResponse, ListedGroup, OffsetCommitRequest, OffsetCommitResponse,
     OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
+    TxnOffsetCommitRequest,
 };
 
 /// The sender's tag for a request; its response carries the same tag. Each side numbers its
@@ -37,6 +38,8 @@ pub enum Request {
     LeaveGroup(LeaveGroupRequest),
     /// OffsetCommit.
     OffsetCommit(OffsetCommitRequest),
+    /// TxnOffsetCommit: offsets committed inside a producer's transaction.
+    TxnOffsetCommit(TxnOffsetCommitRequest),
     /// OffsetFetch.
     OffsetFetch(OffsetFetchRequest),
     /// ListGroups.
@@ -69,6 +72,8 @@ pub enum Response {
     LeaveGroup(LeaveGroupResponse),
     /// To an OffsetCommit.
     OffsetCommit(OffsetCommitResponse),
+    /// To a TxnOffsetCommit: one code per offset, in request order.
+    TxnOffsetCommit(OffsetCommitResponse),
     /// To an OffsetFetch.
     OffsetFetch(OffsetFetchResponse),
     /// To a ListGroups.
