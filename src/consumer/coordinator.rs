@@ -199,14 +199,20 @@ enum CommitPurpose {
 #[derive(Debug, Clone)]
 enum InFlight {
     FindCoordinator,
-    /// A JoinGroup.
-    Join,
-    Sync,
-    /// A Heartbeat, sent at `sent`. The coordinator restarts the member's session when it
-    /// receives the request, never before it was sent, so a session the member times from
-    /// `sent` ends no later than the coordinator's.
+    /// A JoinGroup, sent at `sent`.
+    Join {
+        sent: Timestamp,
+    },
+    /// A SyncGroup, sent at `sent`.
+    Sync {
+        sent: Timestamp,
+    },
+    /// A Heartbeat, sent at `sent` in `generation`. The coordinator restarts the member's
+    /// session when it receives the request, never before it was sent, so a session the
+    /// member times from `sent` ends no later than the coordinator's.
     Heartbeat {
         sent: Timestamp,
+        generation: Generation,
     },
     Commit {
         id: CommitId,
@@ -881,8 +887,10 @@ impl ConsumerCoordinator {
         }
         // Heartbeats, auto-commits, joins and offset fetches only go to a known coordinator:
         // while it is being looked up their timers wait, so a host sleeping until this
-        // deadline is not woken for nothing.
-        let known = self.coordinator == Coordinator::Known;
+        // deadline is not woken for nothing. Every deadline returned here is one that
+        // `handle_timeout` acts on.
+        // A closing member only finishes its commit and leave.
+        let known = self.coordinator == Coordinator::Known && self.state != MemberState::Closing;
         if self.in_generation() {
             if known && !self.heartbeat_in_flight() {
                 consider(self.heartbeat_due);
@@ -893,7 +901,7 @@ impl ConsumerCoordinator {
             consider(self.poll_deadline());
         }
         if known {
-            if self.config.enable_auto_commit {
+            if self.config.enable_auto_commit && !self.auto_commit_in_flight() {
                 consider(self.next_auto_commit);
             }
             consider(self.join_retry_at);
@@ -959,10 +967,10 @@ impl ConsumerCoordinator {
                     };
                 }
             }
-            (InFlight::Join, Response::JoinGroup(r)) => self.on_join(now, r),
-            (InFlight::Sync, Response::SyncGroup(r)) => self.on_sync(now, r),
-            (InFlight::Heartbeat { sent }, Response::Heartbeat(e)) => {
-                self.on_heartbeat(now, sent, e);
+            (InFlight::Join { sent }, Response::JoinGroup(r)) => self.on_join(now, sent, r),
+            (InFlight::Sync { sent }, Response::SyncGroup(r)) => self.on_sync(now, sent, r),
+            (InFlight::Heartbeat { sent, generation }, Response::Heartbeat(e)) => {
+                self.on_heartbeat(now, sent, generation, e);
             }
             (
                 InFlight::Commit {
@@ -1009,7 +1017,10 @@ impl ConsumerCoordinator {
                 self.coordinator_lost(now);
             }
             InFlight::Leave => {}
-            InFlight::Join | InFlight::Sync | InFlight::Heartbeat { .. } | InFlight::Fetch => {
+            InFlight::Join { .. }
+            | InFlight::Sync { .. }
+            | InFlight::Heartbeat { .. }
+            | InFlight::Fetch => {
                 self.in_flight.insert(id, (kind, now));
                 self.coordinator_lost(now);
             }
@@ -1022,7 +1033,7 @@ impl ConsumerCoordinator {
 
     // ---- Response handlers --------------------------------------------------------------------
 
-    fn on_join(&mut self, now: Timestamp, r: JoinGroupResponse) {
+    fn on_join(&mut self, now: Timestamp, sent: Timestamp, r: JoinGroupResponse) {
         if self.state != MemberState::Joining {
             return;
         }
@@ -1030,15 +1041,19 @@ impl ConsumerCoordinator {
         match r.error {
             ErrorCode::None => {
                 self.failures = 0;
+                // A member that holds partitions through the rebalance (cooperative) times its
+                // session from what it knows the coordinator saw: the coordinator restarted it
+                // when the join completed, after the request left. (Heartbeats while the join
+                // was parked kept it fresher.) A member holding nothing only needs a deadline
+                // for liveness, from the answer.
+                let holds = !self.owned.is_empty() || !self.revoking.is_empty();
+                self.arm_session(now, if holds { sent } else { now });
                 self.member_id = r.member_id.clone();
                 self.generation = r.generation;
                 self.leader = Some(r.leader.clone());
                 self.protocol_name = r.protocol_name.clone();
                 self.state = MemberState::Syncing;
                 self.rejoin_needed = false;
-                // The coordinator restarted the session when the join completed, which may be
-                // long after the request left (joins are parked): time it from the answer.
-                self.arm_session(now, now);
                 let assignments = if self.is_leader() && !r.skip_assignment {
                     match self.lead(&r) {
                         Some(a) => a,
@@ -1062,7 +1077,11 @@ impl ConsumerCoordinator {
                     protocol_name: self.protocol_name.clone(),
                     assignments,
                 };
-                self.send(now, Request::SyncGroup(request), InFlight::Sync);
+                self.send(
+                    now,
+                    Request::SyncGroup(request),
+                    InFlight::Sync { sent: now },
+                );
             }
             ErrorCode::MemberIdRequired => {
                 self.member_id = r.member_id;
@@ -1184,7 +1203,7 @@ impl ConsumerCoordinator {
         Some(out)
     }
 
-    fn on_sync(&mut self, now: Timestamp, r: SyncGroupResponse) {
+    fn on_sync(&mut self, now: Timestamp, sent: Timestamp, r: SyncGroupResponse) {
         if self.state != MemberState::Syncing {
             return;
         }
@@ -1192,6 +1211,8 @@ impl ConsumerCoordinator {
         match r.error {
             ErrorCode::None => {
                 self.failures = 0;
+                // The coordinator restarted the session when the SyncGroup arrived.
+                self.arm_session(now, sent);
                 let decoded = ConsumerAssignment::decode(&r.assignment);
                 let assignment = match decoded {
                     Ok((_, a)) => a,
@@ -1304,8 +1325,25 @@ impl ConsumerCoordinator {
         }
     }
 
-    fn on_heartbeat(&mut self, now: Timestamp, sent: Timestamp, e: ErrorCode) {
+    fn on_heartbeat(
+        &mut self,
+        now: Timestamp,
+        sent: Timestamp,
+        generation: Generation,
+        e: ErrorCode,
+    ) {
         if !self.in_generation() {
+            return;
+        }
+        if generation != self.generation
+            && matches!(
+                e,
+                ErrorCode::RebalanceInProgress
+                    | ErrorCode::IllegalGeneration
+                    | ErrorCode::UnknownMemberId
+            )
+        {
+            // About a generation the member has since left (Kafka ignores these too).
             return;
         }
         match e {
@@ -1314,13 +1352,19 @@ impl ConsumerCoordinator {
                 self.arm_session(now, sent);
             }
             ErrorCode::RebalanceInProgress => {
-                // During a sync the SyncGroup's own answer says what happens next.
+                // During a join or a sync, that request's own answer says what happens next.
                 self.arm_session(now, sent);
-                if self.state != MemberState::Syncing {
+                if !matches!(self.state, MemberState::Joining | MemberState::Syncing) {
                     self.rejoin_needed = true;
                 }
             }
             ErrorCode::UnknownMemberId => self.lose_membership(true),
+            ErrorCode::IllegalGeneration if self.state == MemberState::Joining => {
+                // The group completed a generation while this member's join is parked or on
+                // its way: its partitions may have moved. Give them up; the join's answer
+                // decides the rest.
+                self.lose_partitions();
+            }
             ErrorCode::IllegalGeneration => self.lose_membership(false),
             ErrorCode::CoordinatorNotAvailable | ErrorCode::NotCoordinator => {
                 self.coordinator_lost(now);
@@ -1430,6 +1474,15 @@ impl ConsumerCoordinator {
 
     /// The member lost its generation: its partitions are lost, and it rejoins.
     fn lose_membership(&mut self, reset_member_id: bool) {
+        self.lose_partitions();
+        self.reset_membership(reset_member_id);
+        if matches!(self.mode, Mode::Subscribed(_)) {
+            self.rejoin_needed = true;
+        }
+    }
+
+    /// Gives up every partition as lost, keeping the membership.
+    fn lose_partitions(&mut self) {
         let lost: Vec<TopicPartition> = self
             .owned
             .keys()
@@ -1441,10 +1494,6 @@ impl ConsumerCoordinator {
         if !lost.is_empty() {
             self.events
                 .push_back(ConsumerEvent::PartitionsLost { partitions: lost });
-        }
-        self.reset_membership(reset_member_id);
-        if matches!(self.mode, Mode::Subscribed(_)) {
-            self.rejoin_needed = true;
         }
     }
 
@@ -1463,7 +1512,7 @@ impl ConsumerCoordinator {
         self.in_flight.retain(|_, (k, _)| {
             !matches!(
                 k,
-                InFlight::Join | InFlight::Sync | InFlight::Heartbeat { .. }
+                InFlight::Join { .. } | InFlight::Sync { .. } | InFlight::Heartbeat { .. }
             )
         });
     }
@@ -1564,11 +1613,11 @@ impl ConsumerCoordinator {
             .collect();
         for (_, kind) in failed {
             match kind {
-                InFlight::Join => {
+                InFlight::Join { .. } => {
                     self.state = MemberState::Unjoined;
                     self.rejoin_needed = true;
                 }
-                InFlight::Sync => {
+                InFlight::Sync { .. } => {
                     // The generation may or may not have completed: rejoin to find out.
                     self.state = if self.generation == Generation::NONE {
                         MemberState::Unjoined
@@ -1777,10 +1826,22 @@ impl ConsumerCoordinator {
             self.send(
                 now,
                 Request::Heartbeat(request),
-                InFlight::Heartbeat { sent: now },
+                InFlight::Heartbeat {
+                    sent: now,
+                    generation: self.generation,
+                },
             );
         }
         self.maybe_join(now);
+        // A retry time only says "not before": once it has passed, the retry waits on other
+        // conditions (a stable state, no request in flight), whose change drives it, not on
+        // a timer.
+        if self.join_retry_at.is_some_and(|t| t <= now) {
+            self.join_retry_at = None;
+        }
+        if self.fetch_retry_at.is_some_and(|t| t <= now) {
+            self.fetch_retry_at = None;
+        }
     }
 
     /// `true` if the coordinator is known; otherwise looks it up when the backoff allows.
@@ -1886,7 +1947,11 @@ impl ConsumerCoordinator {
         }
         let request = self.join_request();
         self.state = MemberState::Joining;
-        self.send(now, Request::JoinGroup(request), InFlight::Join);
+        self.send(
+            now,
+            Request::JoinGroup(request),
+            InFlight::Join { sent: now },
+        );
     }
 
     fn join_request(&self) -> JoinGroupRequest {
@@ -1990,7 +2055,7 @@ impl ConsumerCoordinator {
         self.next_request += 1;
         let id = RequestId(self.next_request);
         let timeout = match kind {
-            InFlight::Join => self
+            InFlight::Join { .. } => self
                 .config
                 .max_poll_interval_ms
                 .saturating_add(JOIN_GRACE_MS)
@@ -2010,12 +2075,14 @@ impl ConsumerCoordinator {
     }
 
     /// `true` while the member holds a generation it must keep alive with heartbeats.
+    /// In a generation: heartbeating, with a session the member times. A member rejoining
+    /// from a generation (joining, or between join attempts) keeps heartbeating, so it
+    /// learns within a session if the coordinator that knew it is gone. Kafka's consumer
+    /// stops heartbeating while its JoinGroup is out; a cooperative member still owns
+    /// partitions then, so this one doesn't.
     fn in_generation(&self) -> bool {
         self.generation != Generation::NONE
-            && matches!(
-                self.state,
-                MemberState::Stable | MemberState::Syncing | MemberState::Revoking
-            )
+            && !matches!(self.state, MemberState::Closing | MemberState::Closed)
     }
 
     fn heartbeat_in_flight(&self) -> bool {
@@ -2025,8 +2092,11 @@ impl ConsumerCoordinator {
     }
 
     /// Restarts the session from `sent`, when the request that proved the member alive left.
+    /// The coordinator heard from the member at or after `sent`: its session runs at least
+    /// until `sent` plus the session timeout.
     fn arm_session(&mut self, now: Timestamp, sent: Timestamp) {
-        self.session_deadline = Some(sent.plus_millis(self.config.session_timeout_ms));
+        let deadline = sent.plus_millis(self.config.session_timeout_ms);
+        self.session_deadline = Some(self.session_deadline.map_or(deadline, |d| d.max(deadline)));
         if self.heartbeat_due.is_none() {
             self.heartbeat_due = Some(now.plus_millis(self.config.heartbeat_interval_ms));
         }
