@@ -99,6 +99,8 @@ pub mod error;
 pub mod log;
 pub mod offsets;
 pub mod protocol;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod sync;
 pub mod types;
 mod wire;

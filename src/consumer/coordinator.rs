@@ -229,6 +229,8 @@ struct QueuedCommit {
     id: CommitId,
     purpose: CommitPurpose,
     offsets: Vec<OffsetCommit>,
+    /// The member's generation when the commit was made.
+    generation: Generation,
 }
 
 /// Where an owned partition stands.
@@ -1066,6 +1068,20 @@ impl ConsumerCoordinator {
                         }
                     }
                 } else {
+                    if self.is_leader() {
+                        // A replaced static leader (KIP-814) keeps the stored assignment; it
+                        // still watches the group's topics so a partition count change
+                        // triggers a rebalance.
+                        let topics: BTreeSet<Topic> = r
+                            .members
+                            .iter()
+                            .filter_map(|m| Subscription::decode(&m.metadata).ok())
+                            .flat_map(|(_, sub)| sub.topics)
+                            .filter(|t| !t.is_empty())
+                            .map(|t| Topic::from(t.as_str()))
+                            .collect();
+                        self.assigned_metadata = Some(self.subscribed_metadata(topics.iter()));
+                    }
                     Vec::new()
                 };
                 let request = SyncGroupRequest {
@@ -1683,6 +1699,7 @@ impl ConsumerCoordinator {
                 id,
                 purpose,
                 offsets,
+                generation: self.generation,
             });
         }
         id
@@ -1789,6 +1806,18 @@ impl ConsumerCoordinator {
         }
         // Commits queued while the coordinator was unknown.
         for q in std::mem::take(&mut self.queued_commits) {
+            if matches!(self.mode, Mode::Subscribed(_)) && q.generation != self.generation {
+                // Made in a generation the member has since left: its partitions may belong
+                // to someone else now, who may have committed further (Kafka's
+                // CommitFailedException).
+                let offsets: Vec<(TopicPartition, Offset)> = q
+                    .offsets
+                    .iter()
+                    .map(|c| (c.partition.clone(), c.offset))
+                    .collect();
+                self.complete_commit_with(q.id, q.purpose, &offsets, ErrorCode::IllegalGeneration);
+                continue;
+            }
             self.send_commit(now, q.id, q.purpose, q.offsets);
         }
         // Committed offsets of new partitions.

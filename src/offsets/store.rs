@@ -126,6 +126,10 @@ struct Shard {
     index: HashMap<GroupId, u32>,
     strings: Strings,
     txn_groups: TxnGroups,
+    /// The newest epoch seen per transactional producer id in this partition (Kafka's
+    /// producer state): a write from an older epoch is fenced, even after the newer epoch's
+    /// marker ended everything pending.
+    producer_epochs: HashMap<i64, i16>,
     scratch: Vec<u8>,
     spans: Vec<Span>,
     /// The record list of the last commit, emptied, kept for its allocation.
@@ -274,8 +278,26 @@ impl Shard {
         self.groups[gi].metadata = value.map(Box::new);
     }
 
-    /// Applies a transaction marker to every group with pending offsets of `producer_id`.
-    fn apply_marker(&mut self, producer_id: i64, outcome: TxnOutcome) {
+    /// Notes that `producer` wrote to the partition.
+    fn see_producer(&mut self, producer: Producer) {
+        let epoch = self
+            .producer_epochs
+            .entry(producer.id)
+            .or_insert(producer.epoch);
+        *epoch = (*epoch).max(producer.epoch);
+    }
+
+    /// Whether `producer` is older than an epoch of its id already seen.
+    fn is_fenced(&self, producer: Producer) -> bool {
+        self.producer_epochs
+            .get(&producer.id)
+            .is_some_and(|e| *e > producer.epoch)
+    }
+
+    /// Applies `producer`'s transaction marker to every group with pending offsets of its id.
+    fn apply_marker(&mut self, producer: Producer, outcome: TxnOutcome) {
+        self.see_producer(producer);
+        let producer_id = producer.id;
         let Some(groups) = self.txn_groups.remove(&producer_id) else {
             return;
         };
@@ -767,7 +789,7 @@ fn replay_record(
     topic_hint: &mut usize,
 ) -> Result<(), String> {
     if let Transaction::Marker(producer, outcome) = r.txn {
-        shard.apply_marker(producer.id, outcome);
+        shard.apply_marker(producer, outcome);
         return Ok(());
     }
     if r.txn == Transaction::None && replay_fast(shard, r, group_hint, topic_hint) {
@@ -779,6 +801,9 @@ fn replay_record(
         Transaction::Data(p) => Some(p),
         _ => None,
     };
+    if let Some(p) = producer {
+        shard.see_producer(p);
+    }
     match (key, r.value) {
         (
             OffsetsKeyRef::OffsetCommit {
@@ -849,13 +874,7 @@ impl OffsetStore for LogOffsetStore {
         let shard = &mut *guard;
         let mut codes = vec![ErrorCode::None; commits.len()];
         if let Some(producer) = options.producer {
-            let fenced = shard.group(group).is_some_and(|gi| {
-                shard.groups[gi]
-                    .pending
-                    .iter()
-                    .any(|t| t.producer.id == producer.id && t.producer.epoch > producer.epoch)
-            });
-            if fenced {
+            if shard.is_fenced(producer) {
                 codes.fill(ErrorCode::ProducerFenced);
                 return Ok(codes);
             }
@@ -911,6 +930,7 @@ impl OffsetStore for LogOffsetStore {
         let gi = shard.group_or_insert(group, None);
         let mut topic_hint = usize::MAX;
         let spans = std::mem::take(&mut shard.spans);
+        let spans_empty = spans.is_empty();
         for (s, pos) in spans.iter().zip(written) {
             let c = &commits[s.commit];
             shard.apply_commit(
@@ -923,6 +943,11 @@ impl OffsetStore for LogOffsetStore {
             );
         }
         shard.spans = spans;
+        if let Some(p) = options.producer {
+            if !spans_empty {
+                shard.see_producer(p);
+            }
+        }
         // Don't let one huge batch pin its buffers.
         if shard.scratch.capacity() > 1 << 24 {
             shard.scratch = Vec::new();
@@ -952,7 +977,7 @@ impl OffsetStore for LogOffsetStore {
             &[Record::new(Some(&key), Some(&value), now)
                 .in_txn(Transaction::Marker(producer, outcome))],
         )?;
-        shard.apply_marker(producer.id, outcome);
+        shard.apply_marker(producer, outcome);
         Ok(())
     }
 
