@@ -1103,12 +1103,14 @@ impl ConsumerCoordinator {
                 self.member_id = r.member_id;
                 self.rejoin_needed = true;
             }
+            // The generation is gone: partitions kept through a cooperative rebalance may
+            // belong to someone else now (Kafka's onPartitionsLost).
             ErrorCode::UnknownMemberId => {
-                self.reset_membership(true);
+                self.lose_membership(true);
                 self.rejoin_needed = true;
             }
             ErrorCode::IllegalGeneration => {
-                self.reset_membership(false);
+                self.lose_membership(false);
                 self.rejoin_needed = true;
             }
             ErrorCode::CoordinatorNotAvailable | ErrorCode::NotCoordinator => {

@@ -622,7 +622,12 @@ impl Simulation {
                 }
             }
             (_, Response::JoinGroup(j)) if j.error == ErrorCode::None => {
-                info.contact.insert(j.member_id.clone(), now);
+                // A join that completes a rebalance restarts the session; one answered at
+                // once with the current generation (a member that missed its answer) does
+                // not.
+                if Some(j.generation.0) != info.generation {
+                    info.contact.insert(j.member_id.clone(), now);
+                }
                 if let Some(inst) = instance {
                     self.observed += 1;
                     info.statics.insert(
