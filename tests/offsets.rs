@@ -874,3 +874,40 @@ fn a_negative_state_timestamp_is_stored_as_none_as_a_replay_reads_it() {
     assert_eq!(s.group_metadata(&g).unwrap().current_state_timestamp, None);
     assert_replay_matches(&log, &s);
 }
+
+#[test]
+fn a_producer_epoch_older_than_one_already_seen_is_fenced_even_after_its_marker() {
+    let (log, s) = store(3);
+    let g = GroupId::from("g");
+    let p = s.partition_of(&g);
+    let old = Producer { id: 9, epoch: 0 };
+    let new = Producer { id: 9, epoch: 1 };
+    let with = |producer| CommitOptions {
+        retention_ms: None,
+        producer: Some(producer),
+    };
+    s.commit_with(&g, &[commit("t", 0, 5)], with(old), Timestamp(1))
+        .unwrap();
+    // The producer restarts: the abort marker carries the new epoch and ends the old work.
+    s.write_txn_marker(p, new, TxnOutcome::Abort, 0, Timestamp(2))
+        .unwrap();
+    assert_eq!(offset_of(&s, &g, "t", 0), None);
+    // A write of the old epoch still on its way arrives afterwards: refused, nothing pending.
+    let codes = s
+        .commit_with(&g, &[commit("t", 0, 7)], with(old), Timestamp(3))
+        .unwrap();
+    assert_eq!(codes, [ErrorCode::ProducerFenced]);
+    assert!(s.fetch(&g, &[tp("t", 0)], true)[0].is_ok(), "nothing pending");
+    // The new epoch commits normally, and a replayed store fences the old epoch too.
+    s.commit_with(&g, &[commit("t", 0, 8)], with(new), Timestamp(4))
+        .unwrap();
+    s.write_txn_marker(p, new, TxnOutcome::Commit, 0, Timestamp(5))
+        .unwrap();
+    assert_eq!(offset_of(&s, &g, "t", 0), Some(8));
+    let r = replayed(&log);
+    let codes = r
+        .commit_with(&g, &[commit("t", 0, 1)], with(old), Timestamp(6))
+        .unwrap();
+    assert_eq!(codes, [ErrorCode::ProducerFenced]);
+    assert_eq!(offset_of(&r, &g, "t", 0), Some(8));
+}

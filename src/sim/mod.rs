@@ -51,12 +51,19 @@
 //!    the coordinator last heard from them, unless they left, were replaced by a new instance
 //!    with the same `group.instance.id`, or did not sync within the rebalance timeout.
 //!
+//! The checks assume what Kafka's defaults give: `max.poll.interval.ms` (the rebalance
+//! timeout) longer than `session.timeout.ms` plus a heartbeat interval. A member that stops
+//! for longer than its session learns so from its own session timer before the coordinator
+//! can hand its partitions on; a frozen process ([`Op::Freeze`]) is not counted as holding
+//! anything until it runs again, and then fires its timers first.
+//!
 //! [`Simulation::settle`] checks liveness after the faults heal (5: every group Stable with
 //! every partition of its subscription assigned to exactly one subscriber, and every record
 //! consumed and committed, within a bounded virtual time), and
 //! [`Simulation::check_delivery`] checks delivery (6: at-least-once processed every record at
 //! least once, at-most-once never processed one twice, exactly-once put every record into
-//! its output exactly once).
+//! its output exactly once). Records count from the start of each partition, so members
+//! should reset to the earliest offset (`auto.offset.reset=earliest`).
 //!
 //! ```
 //! use consumer_groups::consumer::ConsumerConfig;
@@ -66,6 +73,7 @@
 //! sim.create_topic("orders", 4);
 //! let mut config = ConsumerConfig::new("billing");
 //! config.assignors = vec!["cooperative-sticky".into()];
+//! config.auto_offset_reset = consumer_groups::consumer::OffsetReset::Earliest;
 //! let a = sim.add_member(MemberSpec::new(config.clone(), ["orders"], DeliveryMode::AtLeastOnce))?;
 //! let b = sim.add_member(MemberSpec::new(config, ["orders"], DeliveryMode::AtLeastOnce))?;
 //!

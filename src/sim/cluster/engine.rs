@@ -512,10 +512,8 @@ impl Simulation {
                         .push((j.member_id.clone(), self.observed));
                 }
             }
-            Request::SyncGroup(s) => {
-                if Some(s.generation.0) == info.generation {
-                    info.synced.insert(s.member_id.clone());
-                }
+            Request::SyncGroup(s) if Some(s.generation.0) == info.generation => {
+                info.synced.insert(s.member_id.clone());
             }
             Request::LeaveGroup(l) => {
                 for m in &l.members {
