@@ -897,7 +897,10 @@ fn a_producer_epoch_older_than_one_already_seen_is_fenced_even_after_its_marker(
         .commit_with(&g, &[commit("t", 0, 7)], with(old), Timestamp(3))
         .unwrap();
     assert_eq!(codes, [ErrorCode::ProducerFenced]);
-    assert!(s.fetch(&g, &[tp("t", 0)], true)[0].is_ok(), "nothing pending");
+    assert!(
+        s.fetch(&g, &[tp("t", 0)], true)[0].is_ok(),
+        "nothing pending"
+    );
     // The new epoch commits normally, and a replayed store fences the old epoch too.
     s.commit_with(&g, &[commit("t", 0, 8)], with(new), Timestamp(4))
         .unwrap();
