@@ -1584,18 +1584,7 @@ impl ConsumerCoordinator {
 
     /// A fatal error: the member stops.
     fn fail(&mut self, error: ErrorCode) {
-        let lost: Vec<TopicPartition> = self
-            .owned
-            .keys()
-            .chain(self.revoking.keys())
-            .cloned()
-            .collect();
-        self.owned.clear();
-        self.revoking.clear();
-        if !lost.is_empty() {
-            self.events
-                .push_back(ConsumerEvent::PartitionsLost { partitions: lost });
-        }
+        self.lose_partitions();
         self.fatal = Some(error);
         self.events.push_back(ConsumerEvent::Fatal { error });
         self.stop();
