@@ -402,9 +402,8 @@ fn a_faulty_network_still_keeps_every_promise() {
     };
     let mut s = Simulation::new(config);
     s.create_topic("orders", 6);
-    for i in 0..4 {
+    for _ in 0..4 {
         let mode = DeliveryMode::ExactlyOnce;
-        let _ = i;
         s.add_member(MemberSpec::new(
             member("ledger", "cooperative-sticky"),
             ["orders"],

@@ -244,7 +244,6 @@ impl Member {
 struct Txn {
     producer: Producer,
     group: GroupId,
-    member: usize,
     started: Timestamp,
     outputs: Vec<u64>,
     accepted: Vec<(TopicPartition, i64)>,

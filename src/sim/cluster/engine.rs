@@ -963,7 +963,6 @@ impl Simulation {
             Txn {
                 producer,
                 group: group.clone(),
-                member: i,
                 started: now,
                 outputs: batch.iter().map(|(_, _, id)| *id).collect(),
                 accepted: Vec::new(),
@@ -1031,7 +1030,6 @@ impl Simulation {
     }
 
     pub(super) fn queue_marker(&mut self, txn: &Txn, outcome: TxnOutcome) {
-        let _ = txn.member;
         self.markers.push_back(Marker {
             partition: partition_for(&txn.group, self.config.offsets_partitions),
             producer: txn.producer,
