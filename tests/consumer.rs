@@ -621,6 +621,39 @@ fn cooperative_rebalance_never_revokes_unmoved_partitions_and_never_double_assig
 }
 
 #[test]
+fn a_cooperative_member_that_lost_what_its_join_announced_asks_for_the_follow_up_round() {
+    let mut k = Cluster::new();
+    k.strict = true;
+    let a = k.join(config(&["cooperative-sticky"]));
+    k.take_events(a);
+    // c joins; its JoinGroup waits for a.
+    let c = k.add(config(&["cooperative-sticky"]));
+    // a hears of the rebalance and rejoins, announcing all six partitions; its JoinGroup is
+    // held back on the way.
+    k.answer_next_heartbeat(a, ErrorCode::RebalanceInProgress);
+    let (join_id, join) = k.members[a].c.poll_request().expect("a JoinGroup");
+    assert_eq!(kind(&join), "JoinGroup");
+    // A late heartbeat answer tells a its generation is over: it loses the six partitions
+    // but keeps its JoinGroup going.
+    k.answer_next_heartbeat(a, ErrorCode::IllegalGeneration);
+    assert_eq!(summary(&k.take_events_direct(a)), ["lost 0,1,2,3,4,5"]);
+    // The JoinGroup arrives. The leader keeps three partitions with a (which announced
+    // them) and withholds the three that move to c; a, holding nothing, revokes nothing, so
+    // only its own check of what it announced brings the second round.
+    k.next += 1;
+    let tag = RequestId(k.next);
+    k.routes.insert(tag, (a, join_id));
+    let now = k.now;
+    k.coordinator.handle(now, tag, join);
+    k.until_stable();
+    k.advance(1_000);
+    k.until_stable();
+    assert_eq!(k.assignment(a).len(), 3);
+    assert_eq!(k.assignment(c).len(), 3);
+    k.assert_fully_assigned();
+}
+
+#[test]
 fn eager_revokes_everything_before_rejoining() {
     let mut k = Cluster::new();
     let a = k.join(config(&["sticky"]));
@@ -722,6 +755,45 @@ fn a_duplicate_static_member_fences_the_old_one_fatally() {
         k.members[a].c.commit(k.now, None),
         Err(Error::Closed)
     ));
+}
+
+#[test]
+fn a_replaced_static_leader_notices_partitions_added_while_it_was_away() {
+    let mut k = Cluster::new();
+    let mut sa = config(&["range"]);
+    sa.group_instance_id = Some(GroupInstanceId::from("instance-a"));
+    let a = k.join(sa.clone());
+    let b = k.join(config(&["range"]));
+    assert!(k.members[a].c.is_leader());
+    // The static leader goes away without leaving; the topic grows meanwhile. Only the
+    // leader watches partition counts, so the follower's news changes nothing.
+    k.members[a].c.close(k.now);
+    k.settle();
+    k.members[b]
+        .c
+        .update_metadata(k.now, [TopicSpec::new(TOPIC, PARTITIONS + 2)]);
+    k.advance(3_000);
+    // It comes back within its session: the coordinator hands it the stored assignment
+    // without running the assignor (KIP-814). The partition counts that assignment was
+    // planned for differ from what the leader sees now, so it asks for a rebalance.
+    let mut c = ConsumerCoordinator::new(sa).expect("valid config");
+    c.update_metadata(k.now, [TopicSpec::new(TOPIC, PARTITIONS + 2)]);
+    c.subscribe(k.now, [TOPIC]).expect("subscribe");
+    c.poll(k.now);
+    k.members.push(Member {
+        c,
+        events: Vec::new(),
+        auto_ack: true,
+        crashed: false,
+        polling: true,
+    });
+    let a2 = k.members.len() - 1;
+    k.until_stable();
+    k.advance(2_000);
+    k.until_stable();
+    let mut all: Vec<TopicPartition> = [a2, b].iter().flat_map(|&i| k.assignment(i)).collect();
+    all.sort();
+    assert_eq!(all, tps(&(0..PARTITIONS as i32 + 2).collect::<Vec<_>>()));
 }
 
 // ---- Liveness --------------------------------------------------------------------------------
@@ -1391,6 +1463,52 @@ fn a_leader_rejoins_when_partition_counts_change() {
     assert_eq!(k.members[a].c.generation(), Generation(g.0 + 1));
     let total = k.assignment(a).len() + k.assignment(b).len();
     assert_eq!(total, PARTITIONS as usize + 2);
+}
+
+#[test]
+fn a_commit_queued_in_a_generation_the_member_lost_is_not_sent_by_close() {
+    let mut k = Cluster::new();
+    let a = k.join(config(&["range"]));
+    let _b = k.join(config(&["range"]));
+    k.take_events(a);
+    // The coordinator moves; a commits while it looks for it: the commit waits.
+    k.answer_next_heartbeat(a, ErrorCode::NotCoordinator);
+    let id = k.members[a]
+        .c
+        .commit(k.now, Some(vec![OffsetCommit::new(tp(0), Offset(5))]))
+        .unwrap();
+    // a is cut off past its session; b takes everything and commits further.
+    k.members[a].crashed = true;
+    k.advance(12_000);
+    let b_owner = k.members[1].c.assignment();
+    assert!(b_owner.contains(&tp(0)));
+    let done = k.members[1]
+        .c
+        .commit(k.now, Some(vec![OffsetCommit::new(tp(0), Offset(40))]))
+        .unwrap();
+    k.settle();
+    assert!(k.take_events(1).iter().any(
+        |e| matches!(e, ConsumerEvent::CommitCompleted { id: i, .. } if *i == done && e.is_successful_commit())
+    ));
+    // a comes back, learns its session ended, and closes at once: the queued commit was
+    // made in the generation it lost, so it fails instead of going out.
+    k.members[a].crashed = false;
+    k.members[a].c.handle_timeout(k.now);
+    k.members[a].c.close(k.now);
+    k.advance(1_000);
+    let events = k.take_events_direct(a);
+    let result = events
+        .iter()
+        .find_map(|e| match e {
+            ConsumerEvent::CommitCompleted { id: i, results, .. } if *i == id => {
+                Some(results.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the queued commit completes: {:?}", summary(&events)));
+    assert_eq!(result, [(tp(0), Offset(5), ErrorCode::IllegalGeneration)]);
+    assert!(!k.sent_kinds(a).contains(&"OffsetCommit"));
+    assert_eq!(k.committed(0), Some(Offset(40)), "b's progress stands");
 }
 
 // ---- Random operation sequences --------------------------------------------------------------

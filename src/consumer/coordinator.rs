@@ -19,6 +19,7 @@ use crate::protocol::{Request, RequestId, Response};
 use crate::types::{
     Generation, GroupId, GroupInstanceId, MemberId, Offset, Timestamp, Topic, TopicPartition,
 };
+use crate::wire::{Reader, Writer};
 
 /// Consumer-protocol version this member writes (subscriptions and assignments). Version 3
 /// carries owned partitions, their generation and the rack; every current Kafka client reads it.
@@ -325,6 +326,8 @@ pub struct ConsumerCoordinator {
     /// Partitions owned before an eager revocation, with their generation: sent as owned
     /// partitions in the next subscription so sticky assignors can keep them in place.
     previous: (Vec<TopicPartition>, Generation),
+    /// The partitions the last JoinGroup said the member owned (cooperative).
+    announced: BTreeSet<TopicPartition>,
     /// The revocation acknowledged and its commit made (or not needed): JoinGroup may go.
     join_commit_pending: bool,
     coordinator: Coordinator,
@@ -416,6 +419,7 @@ impl ConsumerCoordinator {
             next_request: 0,
             next_commit: 0,
             queued_commits: Vec::new(),
+            announced: BTreeSet::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             heartbeat_due: None,
@@ -1194,7 +1198,6 @@ impl ConsumerCoordinator {
                 return None;
             }
         };
-        self.assigned_metadata = Some(snapshot);
         let mut out = Vec::with_capacity(plan.len());
         for m in plan.iter() {
             let a = ConsumerAssignment {
@@ -1205,7 +1208,12 @@ impl ConsumerCoordinator {
                         partitions,
                     })
                     .collect(),
-                user_data: None,
+                // The leader's own assignment remembers the partition counts it was planned
+                // for, so a static leader replaced later (KIP-814, which skips the assignor)
+                // can tell that partitions were added while it was away.
+                user_data: (m.member_id() == &self.member_id)
+                    .then(|| encode_snapshot(&snapshot))
+                    .flatten(),
             };
             match a.encode(PROTOCOL_VERSION) {
                 Ok(bytes) => out.push((m.member_id().clone(), bytes)),
@@ -1218,6 +1226,7 @@ impl ConsumerCoordinator {
                 }
             }
         }
+        self.assigned_metadata = Some(snapshot);
         Some(out)
     }
 
@@ -1246,6 +1255,14 @@ impl ConsumerCoordinator {
                 };
                 if r.protocol_name.is_some() {
                     self.protocol_name = r.protocol_name;
+                }
+                if self.is_leader() {
+                    // A replaced static leader compares against the partition counts the kept
+                    // assignment was planned for, not the ones it saw on its return.
+                    if let Some(planned) = assignment.user_data.as_deref().and_then(decode_snapshot)
+                    {
+                        self.assigned_metadata = Some(planned);
+                    }
                 }
                 let subscribed = match &self.mode {
                     Mode::Subscribed(t) => t.clone(),
@@ -1306,6 +1323,17 @@ impl ConsumerCoordinator {
             .filter(|tp| !self.owned.contains_key(*tp))
             .cloned()
             .collect();
+        // Partitions the JoinGroup announced but the member lost before the answer: the
+        // leader may have withheld them for a move (cooperative), and nobody else knows to
+        // rejoin, so this member asks for the follow-up round.
+        if self
+            .announced
+            .iter()
+            .any(|tp| !assigned.contains(tp) && !self.owned.contains_key(tp))
+        {
+            self.rejoin_needed = true;
+        }
+        self.announced.clear();
         if !revoked.is_empty() {
             // Cooperative: give up only what moves, then rejoin so it reaches its new owner.
             for tp in &revoked {
@@ -1795,22 +1823,7 @@ impl ConsumerCoordinator {
         if !self.ensure_coordinator(now) {
             return;
         }
-        // Commits queued while the coordinator was unknown.
-        for q in std::mem::take(&mut self.queued_commits) {
-            if matches!(self.mode, Mode::Subscribed(_)) && q.generation != self.generation {
-                // Made in a generation the member has since left: its partitions may belong
-                // to someone else now, who may have committed further (Kafka's
-                // CommitFailedException).
-                let offsets: Vec<(TopicPartition, Offset)> = q
-                    .offsets
-                    .iter()
-                    .map(|c| (c.partition.clone(), c.offset))
-                    .collect();
-                self.complete_commit_with(q.id, q.purpose, &offsets, ErrorCode::IllegalGeneration);
-                continue;
-            }
-            self.send_commit(now, q.id, q.purpose, q.offsets);
-        }
+        self.send_queued_commits(now);
         // Committed offsets of new partitions.
         self.maybe_fetch(now);
         // Auto-commit.
@@ -1966,6 +1979,11 @@ impl ConsumerCoordinator {
             return;
         }
         let request = self.join_request();
+        self.announced = if self.protocol == RebalanceProtocol::Cooperative {
+            self.owned.keys().cloned().collect()
+        } else {
+            BTreeSet::new()
+        };
         self.state = MemberState::Joining;
         self.send(
             now,
@@ -2037,10 +2055,27 @@ impl ConsumerCoordinator {
             }
             return;
         }
+        self.send_queued_commits(now);
+        self.maybe_finish_close(now);
+    }
+
+    /// Sends the commits queued while the coordinator was unknown, now that it is known.
+    fn send_queued_commits(&mut self, now: Timestamp) {
         for q in std::mem::take(&mut self.queued_commits) {
+            if matches!(self.mode, Mode::Subscribed(_)) && q.generation != self.generation {
+                // Made in a generation the member has since left: its partitions may belong
+                // to someone else now, who may have committed further (Kafka's
+                // CommitFailedException). This holds for a closing member too.
+                let offsets: Vec<(TopicPartition, Offset)> = q
+                    .offsets
+                    .iter()
+                    .map(|c| (c.partition.clone(), c.offset))
+                    .collect();
+                self.complete_commit_with(q.id, q.purpose, &offsets, ErrorCode::IllegalGeneration);
+                continue;
+            }
             self.send_commit(now, q.id, q.purpose, q.offsets);
         }
-        self.maybe_finish_close(now);
     }
 
     /// Once the close's commits are done, leave (dynamic members) and finish.
@@ -2154,6 +2189,38 @@ impl ConsumerCoordinator {
             })
             .collect()
     }
+}
+
+/// Marks the leader's own assignment user data as a metadata snapshot, so user data of any
+/// other shape is never mistaken for one.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"cg-meta0";
+
+/// The partition counts an assignment was planned for: the magic, an `i32` count, then each
+/// topic as a string and an `i32` partition count. `None` for names or counts that do not fit
+/// their prefixes (no real metadata has them); the leader then falls back to what it sees.
+fn encode_snapshot(snapshot: &BTreeMap<Topic, u32>) -> Option<Vec<u8>> {
+    let mut w = Writer::default();
+    w.0.extend_from_slice(SNAPSHOT_MAGIC);
+    w.len32("topics", snapshot.len()).ok()?;
+    for (topic, &partitions) in snapshot {
+        w.string("topic", topic.as_str()).ok()?;
+        w.i32(i32::try_from(partitions).ok()?);
+    }
+    Some(w.0)
+}
+
+/// Reads [`encode_snapshot`]'s bytes; anything else is `None`.
+fn decode_snapshot(bytes: &[u8]) -> Option<BTreeMap<Topic, u32>> {
+    let rest = bytes.strip_prefix(SNAPSHOT_MAGIC.as_slice())?;
+    let mut r = Reader(rest);
+    let n = r.count("topics", 6).ok()?;
+    let mut out = BTreeMap::new();
+    for _ in 0..n {
+        let topic = r.str("topic").ok()?;
+        let partitions = u32::try_from(r.i32("partitions").ok()?).ok()?;
+        out.insert(Topic::from(topic), partitions);
+    }
+    r.0.is_empty().then_some(out)
 }
 
 fn not_assigned(tp: &TopicPartition) -> Error {
