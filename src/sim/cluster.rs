@@ -171,6 +171,8 @@ enum LinkKind {
 enum RouteKind {
     Heartbeat(MemberId),
     Commit(Vec<OffsetCommit>),
+    /// A replayed commit from an earlier generation ([`Op::ReplayCommit`]).
+    Zombie(Generation),
     Txn(u64, Vec<OffsetCommit>),
     Admin(Vec<OffsetCommit>),
     Other,
@@ -226,7 +228,13 @@ struct Member {
     producer_epoch: i16,
     cursor: usize,
     txn_seq: u64,
+    /// The first OffsetCommit the member sent in each of its last few generations, for
+    /// [`Op::ReplayCommit`]; kept across restarts, as a zombie process would keep them.
+    sent_commits: VecDeque<OffsetCommitRequest>,
 }
+
+/// How many generations' commits a member remembers for [`Op::ReplayCommit`].
+const REMEMBERED_COMMITS: usize = 4;
 
 impl Member {
     /// Timers run and messages are handled.
@@ -505,6 +513,7 @@ impl Simulation {
             producer_epoch: 0,
             cursor: 0,
             txn_seq: 0,
+            sent_commits: VecDeque::new(),
         });
         if let Err(e) = self.boot(i) {
             self.members.pop();
@@ -640,6 +649,10 @@ impl Simulation {
                     }
                 }
                 self.pump_member(i);
+            }
+            Op::ReplayCommit(h) => {
+                let i = member(h, self)?;
+                self.replay_commit(i);
             }
             Op::CrashCoordinator { group } => {
                 let p = partition_for(&group, self.config.offsets_partitions);
@@ -1022,6 +1035,58 @@ impl Simulation {
         };
     }
 
+    /// Hands the group's coordinator the oldest remembered commit member `i` made in a
+    /// generation other than the group's current one. Its answer goes to no one.
+    fn replay_commit(&mut self, i: usize) {
+        let group = self.members[i].spec.config.group_id.clone();
+        let Some(partition) = self.groups.get(&group).map(|info| info.partition) else {
+            return;
+        };
+        let Some((b, ..)) = self.owned(partition) else {
+            self.note(|| format!("m{i}'s replayed commit finds no coordinator"));
+            return;
+        };
+        let Some(current) = self.brokers[b]
+            .coordinator
+            .as_ref()
+            .map(|c| c.generation(&group))
+        else {
+            return;
+        };
+        let Some(request) = self.members[i]
+            .sent_commits
+            .iter()
+            .find(|r| Some(r.generation) != current)
+            .cloned()
+        else {
+            self.note(|| format!("m{i} has no stale commit to replay"));
+            return;
+        };
+        self.note(|| {
+            format!(
+                "broker {b} <- m{i} replayed {}",
+                engine::short_request(&Request::OffsetCommit(request.clone()))
+            )
+        });
+        self.next_tag += 1;
+        let tag = self.next_tag;
+        self.routes.insert(
+            tag,
+            Route {
+                broker: b,
+                member: usize::MAX,
+                inc: 0,
+                id: RequestId(0),
+                group,
+                kind: RouteKind::Zombie(request.generation),
+            },
+        );
+        if let Some(c) = self.brokers[b].coordinator.as_mut() {
+            c.handle(self.now, RequestId(tag), Request::OffsetCommit(request));
+        }
+        self.pump_broker(b);
+    }
+
     fn reset_offsets(&mut self, group: &GroupId, tp: TopicPartition, offset: Offset) {
         let Some(info) = self.groups.get(group) else {
             return;
@@ -1121,7 +1186,7 @@ impl Simulation {
                     seq,
                     accepted: false,
                 },
-                RouteKind::Admin(_) => continue,
+                RouteKind::Admin(_) | RouteKind::Zombie(_) => continue,
                 _ => Payload::Failed {
                     member: r.member,
                     inc: r.inc,

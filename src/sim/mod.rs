@@ -300,6 +300,12 @@ pub enum Op {
     Reconnect(MemberHandle),
     /// Changes the member's subscription.
     Subscribe(MemberHandle, Vec<Topic>),
+    /// A stale copy of an OffsetCommit the member sent in an earlier generation reaches its
+    /// group's coordinator now: a zombie client, or a network that delivers a request long
+    /// after its sender moved on. The coordinator must refuse it (ILLEGAL_GENERATION or
+    /// UNKNOWN_MEMBER_ID); accepting it breaks invariant 3. Nothing happens if the member
+    /// sent no commit in a generation other than the group's current one.
+    ReplayCommit(MemberHandle),
     /// The broker coordinating `group` crashes (its state is lost); another takes over.
     CrashCoordinator {
         /// The group whose coordinator crashes.

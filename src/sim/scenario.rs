@@ -14,7 +14,8 @@ pub struct ScenarioConfig {
     pub operations: usize,
     /// Most members (counting crashed ones) a scenario adds.
     pub max_members: usize,
-    /// Include network faults (delay spread, drops, duplicates, cut-off members).
+    /// Include network faults (delay spread, drops, duplicates, cut-off members, commits
+    /// replayed from an earlier generation).
     pub network_faults: bool,
     /// Include coordinator crashes and failovers.
     pub coordinator_faults: bool,
@@ -188,6 +189,7 @@ impl Scenario {
                 } else {
                     NetworkConfig::reliable()
                 }),
+                84..=86 if config.network_faults => Op::ReplayCommit(h),
                 _ => Op::RunFor(rng.between(100, 1_000)),
             };
             ops.push(op);

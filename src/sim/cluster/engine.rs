@@ -390,6 +390,17 @@ impl Simulation {
                 }
                 let group = self.members[i].spec.config.group_id.clone();
                 self.note_request(&group, &request);
+                if let Request::OffsetCommit(c) = &request {
+                    let sent = &mut self.members[i].sent_commits;
+                    if c.generation != Generation::NONE
+                        && sent.back().is_none_or(|r| r.generation != c.generation)
+                    {
+                        if sent.len() == REMEMBERED_COMMITS {
+                            sent.pop_front();
+                        }
+                        sent.push_back(c.clone());
+                    }
+                }
                 let kind = match &request {
                     Request::Heartbeat(h) => RouteKind::Heartbeat(h.member_id.clone()),
                     Request::OffsetCommit(c) => RouteKind::Commit(c.offsets.clone()),
@@ -541,7 +552,7 @@ impl Simulation {
             };
             self.note_response(&route, &response);
             match route.kind {
-                RouteKind::Admin(_) => {}
+                RouteKind::Admin(_) | RouteKind::Zombie(_) => {}
                 RouteKind::Txn(seq, _) => {
                     let accepted = match &response {
                         Response::TxnOffsetCommit(r) => {
@@ -600,6 +611,15 @@ impl Simulation {
                             .or_default()
                             .insert(c.offset.0);
                     }
+                }
+            }
+            (RouteKind::Zombie(generation), Response::OffsetCommit(r)) => {
+                if let Some((tp, _)) = r.partitions.iter().find(|(_, e)| *e == ErrorCode::None) {
+                    let detail = format!(
+                        "group {}'s coordinator accepted a replayed commit of {tp} from generation {}",
+                        route.group, generation.0
+                    );
+                    self.violate(Invariant::CommittedOffsets, detail);
                 }
             }
             (RouteKind::Txn(..), Response::TxnOffsetCommit(r)) => {
@@ -1106,7 +1126,7 @@ fn describe(p: &Payload) -> String {
     }
 }
 
-fn short_request(r: &Request) -> String {
+pub(super) fn short_request(r: &Request) -> String {
     match r {
         Request::JoinGroup(j) => format!("JoinGroup {:?}", j.member_id),
         Request::SyncGroup(s) => format!("SyncGroup {:?} gen {}", s.member_id, s.generation),
