@@ -11,7 +11,7 @@ use consumer_groups::log::{
     CompactionStats, Log, MemoryLog, Producer, ReadLimit, Record, RecordView, TxnOutcome,
 };
 use consumer_groups::offsets::{LogOffsetStore, OffsetCommit, OffsetStore};
-use consumer_groups::protocol::consumer::Subscription;
+use consumer_groups::protocol::consumer::{Subscription, TopicPartitions};
 use consumer_groups::protocol::group::{
     HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, JoinProtocol, LeaveGroupRequest,
     LeavingMember, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, SyncGroupResponse,
@@ -1505,6 +1505,35 @@ fn static_member_rejoin_with_a_new_protocol_in_stable_group_rebalances() {
         "the protocol changes, so a rebalance runs"
     );
     assert_eq!(resp.protocol_name.as_deref(), Some("roundrobin"));
+}
+
+#[test]
+fn static_member_rejoin_with_other_topics_in_stable_group_rebalances() {
+    let mut h = H::new(config());
+    let j = static_join(&mut h, 0, "i-1");
+    let old = join_resp(h.answer(j)).member_id;
+    h.sync(0, &old, 1, vec![]);
+    h.drain();
+    // Same topics, different owned partitions and user data (as any restarted process
+    // sends): the stored assignment stands.
+    let mut r = h.join_req("", Some("i-1"));
+    let mut same = Subscription::new(["t"]);
+    same.user_data = Some(vec![1, 2, 3]);
+    same.owned_partitions = vec![TopicPartitions::new("t", [0, 1])];
+    r.protocols = vec![JoinProtocol::new("range", same.encode(1).unwrap())];
+    let j = h.send(5, Request::JoinGroup(r));
+    let resp = join_resp(h.answer(j));
+    assert_eq!(resp.generation, Generation(1), "no rebalance");
+    assert!(resp.skip_assignment);
+    h.drain();
+    // Another topic besides: nobody would assign it without a rebalance, so one runs.
+    let mut r = h.join_req("", Some("i-1"));
+    r.protocols = vec![JoinProtocol::new("range", subscription(&["t", "u"]))];
+    let j = h.send(10, Request::JoinGroup(r));
+    let resp = join_resp(h.answer(j));
+    assert_eq!(resp.error, ErrorCode::None);
+    assert_eq!(resp.generation, Generation(2), "the topics changed");
+    assert!(!resp.skip_assignment);
 }
 
 #[test]

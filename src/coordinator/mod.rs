@@ -49,12 +49,12 @@ use crate::error::ErrorCode;
 use crate::log::Producer;
 use crate::log::codec::{GroupMetadataValue, MemberMetadata};
 use crate::offsets::{CommitOptions, OffsetCommit, OffsetStore};
-use crate::protocol::consumer::{CONSUMER_PROTOCOL_TYPE, Subscription};
+use crate::protocol::consumer::{CONSUMER_PROTOCOL_TYPE, Subscription, SubscriptionRef};
 use crate::protocol::group::{
     DescribedGroup, DescribedMember, FindCoordinatorResponse, HeartbeatRequest, JoinGroupMember,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListedGroup,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    SyncGroupRequest, SyncGroupResponse, TxnOffsetCommitRequest,
+    JoinGroupRequest, JoinGroupResponse, JoinProtocol, LeaveGroupRequest, LeaveGroupResponse,
+    ListedGroup, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TxnOffsetCommitRequest,
 };
 use crate::types::{Generation, GroupId, GroupInstanceId, MemberId, Timestamp, TopicPartition};
 use group::{Group, Member};
@@ -320,6 +320,27 @@ fn offset_commit_refusal(g: &Group, c: &CommitFrom<'_>) -> Option<ErrorCode> {
     } else {
         None
     }
+}
+
+/// Whether a static member that came back subscribes to other topics than before, under the
+/// group's protocol `name`. Kafka keeps the stored assignment whenever the selected protocol
+/// stays the same; then nobody would assign the new topics (or take back the dropped ones), so
+/// a changed topic set rebalances instead (as Kafka's KAFKA-19546 does for its downgrade
+/// path). Only the consumer protocol's bytes are understood; owned partitions and user data,
+/// which a restarted process always changes, are not compared.
+fn subscription_changed(g: &Group, name: &str, old: &[JoinProtocol], new: &[JoinProtocol]) -> bool {
+    if g.protocol_type.as_deref() != Some(CONSUMER_PROTOCOL_TYPE) {
+        return false;
+    }
+    let topics = |protocols: &[JoinProtocol]| -> Option<Vec<String>> {
+        let p = protocols.iter().find(|p| p.name == name)?;
+        let (_, sub) = SubscriptionRef::decode(&p.metadata).ok()?;
+        let mut topics: Vec<String> = sub.topics().map(str::to_owned).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        Some(topics)
+    };
+    topics(old) != topics(new)
 }
 
 impl GroupCoordinator {
@@ -946,7 +967,13 @@ impl GroupCoordinator {
         match g.state {
             GroupState::Stable => {
                 let next = g.select_protocol();
-                if next.is_some() && next == g.protocol {
+                let changed = match (&next, g.members.get(&new)) {
+                    (Some(name), Some(m)) => {
+                        subscription_changed(g, name, &old_protocols, &m.protocols)
+                    }
+                    _ => false,
+                };
+                if next.is_some() && next == g.protocol && !changed {
                     // No rebalance: persist the new member id, then answer.
                     let value = self.metadata_value(&gid, now);
                     let g = self.groups.get_mut(&gid).expect("checked");
