@@ -654,6 +654,42 @@ fn a_cooperative_member_that_lost_what_its_join_announced_asks_for_the_follow_up
 }
 
 #[test]
+fn a_cooperative_member_whose_join_is_lost_gives_up_its_partitions_before_they_move() {
+    let mut k = Cluster::new();
+    k.strict = true;
+    let a = k.join(config(&["cooperative-sticky"]));
+    k.take_events(a);
+    // Out of step with a's heartbeats (next paragraph), so none lands just as the join
+    // phase ends.
+    k.advance(400);
+    let c = k.add(config(&["cooperative-sticky"]));
+    k.advance(300);
+    // a hears of the rebalance and rejoins, but its JoinGroup is lost on the way. Its
+    // heartbeats still get through (REBALANCE_IN_PROGRESS), so its session stays alive.
+    k.answer_next_heartbeat(a, ErrorCode::RebalanceInProgress);
+    let (_, join) = k.members[a].c.poll_request().expect("a JoinGroup");
+    assert_eq!(kind(&join), "JoinGroup");
+    // After the rebalance timeout (30 s) the coordinator finishes the join phase without a
+    // and hands everything to c. a lets go first: the strict check would fail otherwise.
+    k.advance(27_500);
+    assert_eq!(
+        k.assignment(a).len(),
+        6,
+        "held while the coordinator may still wait"
+    );
+    k.advance(4_000);
+    let events = summary(&k.take_events(a));
+    assert_eq!(events[0], "lost 0,1,2,3,4,5", "{events:?}");
+    // Its next heartbeat finds it gone (UNKNOWN_MEMBER_ID); it rejoins and the group shares
+    // the partitions again, never with two holders at once.
+    k.until_stable();
+    k.advance(2_000);
+    k.until_stable();
+    assert_eq!(k.assignment(a).len(), 3);
+    assert_eq!(k.assignment(c).len(), 3);
+}
+
+#[test]
 fn eager_revokes_everything_before_rejoining() {
     let mut k = Cluster::new();
     let a = k.join(config(&["sticky"]));

@@ -341,6 +341,10 @@ pub struct ConsumerCoordinator {
     heartbeat_due: Option<Timestamp>,
     /// When the session ends without a successful heartbeat (while in a generation).
     session_deadline: Option<Timestamp>,
+    /// When the member last sent a request whose success proved it a member of a settled
+    /// generation (a heartbeat, JoinGroup or SyncGroup answered without error): no rebalance
+    /// that could leave it out had started before then.
+    in_group_at: Option<Timestamp>,
     /// The host's last `poll`.
     last_poll: Option<Timestamp>,
     /// The poll interval expired and the member left; it rejoins at the next `poll`.
@@ -424,6 +428,7 @@ impl ConsumerCoordinator {
             events: VecDeque::new(),
             heartbeat_due: None,
             session_deadline: None,
+            in_group_at: None,
             last_poll: None,
             poll_expired: false,
             next_auto_commit: None,
@@ -906,6 +911,7 @@ impl ConsumerCoordinator {
         if self.generation != Generation::NONE && !self.poll_expired {
             consider(self.poll_deadline());
         }
+        consider(self.hand_out_deadline());
         if known {
             if self.config.enable_auto_commit && !self.auto_commit_in_flight() {
                 consider(self.next_auto_commit);
@@ -938,6 +944,13 @@ impl ConsumerCoordinator {
             self.session_deadline = None;
             self.lose_membership(self.config.group_instance_id.is_none());
             self.coordinator_lost(now);
+        }
+        if self.hand_out_deadline().is_some_and(|d| d <= now) {
+            // The rebalance may have ended without this member (its JoinGroup or SyncGroup
+            // lost on the way) and its partitions gone to others: give them up now rather
+            // than hold them alongside their new owners. The request stays out; its answer,
+            // if one comes, brings them back through the usual assignment.
+            self.lose_partitions();
         }
         if self.generation != Generation::NONE
             && !self.poll_expired
@@ -1054,6 +1067,7 @@ impl ConsumerCoordinator {
                 // for liveness, from the answer.
                 let holds = !self.owned.is_empty() || !self.revoking.is_empty();
                 self.arm_session(now, if holds { sent } else { now });
+                self.note_in_group(sent);
                 self.member_id = r.member_id.clone();
                 self.generation = r.generation;
                 self.leader = Some(r.leader.clone());
@@ -1240,6 +1254,7 @@ impl ConsumerCoordinator {
                 self.failures = 0;
                 // The coordinator restarted the session when the SyncGroup arrived.
                 self.arm_session(now, sent);
+                self.note_in_group(sent);
                 let decoded = ConsumerAssignment::decode(&r.assignment);
                 let assignment = match decoded {
                     Ok((_, a)) => a,
@@ -1396,6 +1411,7 @@ impl ConsumerCoordinator {
             ErrorCode::None => {
                 self.failures = 0;
                 self.arm_session(now, sent);
+                self.note_in_group(sent);
             }
             ErrorCode::RebalanceInProgress => {
                 // During a join or a sync, that request's own answer says what happens next.
@@ -1528,6 +1544,23 @@ impl ConsumerCoordinator {
     }
 
     /// Gives up every partition as lost, keeping the membership.
+    fn note_in_group(&mut self, sent: Timestamp) {
+        self.in_group_at = Some(self.in_group_at.map_or(sent, |t| t.max(sent)));
+    }
+
+    /// While a rejoin is out and the member still holds partitions (cooperative): the
+    /// earliest moment the coordinator could finish the join phase without it and hand its
+    /// partitions on. That phase began after [`in_group_at`](Self::in_group_at) and lasts at
+    /// least this member's rebalance timeout (the coordinator waits for the largest).
+    fn hand_out_deadline(&self) -> Option<Timestamp> {
+        let holds = !self.owned.is_empty() || !self.revoking.is_empty();
+        if !holds || !matches!(self.state, MemberState::Joining | MemberState::Syncing) {
+            return None;
+        }
+        self.in_group_at
+            .map(|t| t.plus_millis(self.config.max_poll_interval_ms))
+    }
+
     fn lose_partitions(&mut self) {
         let lost: Vec<TopicPartition> = self
             .owned
