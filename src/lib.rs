@@ -99,6 +99,8 @@ pub mod assignor;
 pub mod consumer;
 pub mod coordinator;
 pub mod error;
+#[cfg(feature = "kafka-wire")]
+pub mod kafka;
 pub mod log;
 pub mod offsets;
 pub mod protocol;
