@@ -87,7 +87,8 @@ pub(super) fn join_group_response(r: JoinGroupResponse, version: i16) -> kp::Joi
         None => None,
     };
     out.leader = s(r.leader.as_str());
-    out.skip_assignment = r.skip_assignment;
+    // Only version 9 carries it (KIP-814).
+    out.skip_assignment = r.skip_assignment && version >= 9;
     out.member_id = s(r.member_id.as_str());
     out.members = r
         .members
@@ -290,9 +291,17 @@ fn by_topic(r: OffsetFetchResponse) -> Vec<(String, Vec<(i32, FetchedOffset)>)> 
     out
 }
 
-pub(super) fn offset_fetch_response(r: OffsetFetchResponse) -> kp::OffsetFetchResponse {
+pub(super) fn offset_fetch_response(
+    r: OffsetFetchResponse,
+    version: i16,
+) -> kp::OffsetFetchResponse {
     let mut out = kp::OffsetFetchResponse::default();
-    out.error_code = r.error.code();
+    // Version 1 has no request-level error: the partitions carry it.
+    let error = r.error.code();
+    if version >= 2 {
+        out.error_code = error;
+    }
+    let r_error = error;
     out.topics = by_topic(r)
         .into_iter()
         .map(|(t, ps)| {
@@ -306,7 +315,11 @@ pub(super) fn offset_fetch_response(r: OffsetFetchResponse) -> kp::OffsetFetchRe
                     kp.committed_offset = offset;
                     kp.committed_leader_epoch = epoch;
                     kp.metadata = metadata;
-                    kp.error_code = error;
+                    kp.error_code = if version < 2 && error == 0 {
+                        r_error
+                    } else {
+                        error
+                    };
                     kp
                 })
                 .collect();

@@ -14,7 +14,8 @@
 //! The broker is a single node (id 0) that leads every partition and coordinates every group.
 //! It speaks these APIs, in the versions [`supported_versions`] lists: ApiVersions, Metadata,
 //! FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch,
-//! ListGroups, DescribeGroups, ListOffsets, Fetch and Produce. Records travel in record batch
+//! ListGroups, DescribeGroups, ListOffsets, Fetch, Produce, and InitProducerId for idempotent
+//! producers (their sequence numbers are not checked: a retried batch may be appended twice). Records travel in record batch
 //! format v2, uncompressed; record headers are not kept.
 //!
 //! Two details are easy to miss:

@@ -174,7 +174,11 @@ impl Broker {
         }
     }
 
-    pub(super) fn list_offsets(&self, req: &kp::ListOffsetsRequest) -> kp::ListOffsetsResponse {
+    pub(super) fn list_offsets(
+        &self,
+        req: &kp::ListOffsetsRequest,
+        version: i16,
+    ) -> kp::ListOffsetsResponse {
         let mut out = kp::ListOffsetsResponse::default();
         out.topics = req
             .topics
@@ -193,13 +197,14 @@ impl Broker {
                             Ok((timestamp, offset)) => {
                                 kp.timestamp = timestamp;
                                 kp.offset = offset;
-                                kp.leader_epoch = 0;
+                                if version >= 4 {
+                                    kp.leader_epoch = 0;
+                                }
                             }
                             Err(e) => {
                                 kp.error_code = code(&e);
                                 kp.timestamp = -1;
                                 kp.offset = -1;
-                                kp.leader_epoch = -1;
                             }
                         }
                         kp

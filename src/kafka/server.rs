@@ -4,7 +4,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ struct Shared {
     max_frame_bytes: usize,
     apis: Vec<SupportedApi>,
     stop: AtomicBool,
+    /// The last producer id handed out by InitProducerId.
+    producer_ids: AtomicI64,
     /// Open sockets, to unblock their threads at shutdown.
     sockets: Mutex<HashMap<u64, TcpStream>>,
 }
@@ -83,6 +85,7 @@ impl KafkaServer {
             max_frame_bytes: config.max_frame_bytes,
             apis: supported_versions(),
             stop: AtomicBool::new(false),
+            producer_ids: AtomicI64::new(0),
             sockets: Mutex::new(HashMap::new()),
         });
         let workers = Arc::new(Mutex::new(Vec::new()));
@@ -252,7 +255,10 @@ fn frame(key: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) ->
     header
         .encode(&mut buf, key.response_header_version(version))
         .ok()?;
-    body.encode(&mut buf, version).ok()?;
+    if let Err(e) = body.encode(&mut buf, version) {
+        eprintln!("DEBUG encode {key:?} v{version}: {e:#}");
+        return None;
+    }
     let size = i32::try_from(buf.len() - 4).ok()?;
     buf[..4].copy_from_slice(&size.to_be_bytes());
     Some(buf.to_vec())
@@ -302,8 +308,12 @@ impl Session<'_> {
         else {
             return Outcome::Close;
         };
-        let Ok(request) = RequestKind::decode(key, &mut buf, version) else {
-            return Outcome::Close;
+        let request = match RequestKind::decode(key, &mut buf, version) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("DEBUG decode {key:?} v{version}: {e:#}");
+                return Outcome::Close;
+            }
         };
         let client = Client {
             client_id: header
@@ -350,7 +360,9 @@ impl Session<'_> {
                 ResponseKind::ApiVersions(api_versions(&self.shared.apis, 0))
             }
             RequestKind::Metadata(req) => ResponseKind::Metadata(broker.metadata(&req, version)),
-            RequestKind::ListOffsets(req) => ResponseKind::ListOffsets(broker.list_offsets(&req)),
+            RequestKind::ListOffsets(req) => {
+                ResponseKind::ListOffsets(broker.list_offsets(&req, version))
+            }
             RequestKind::Produce(req) => {
                 let now = self.shared.service.now();
                 return Some(broker.produce(&req, now).map(ResponseKind::Produce));
@@ -358,6 +370,20 @@ impl Session<'_> {
             RequestKind::Fetch(req) => {
                 let stop = || self.shared.stop.load(Ordering::SeqCst);
                 ResponseKind::Fetch(broker.fetch(&req, version, &stop))
+            }
+            RequestKind::InitProducerId(req) => {
+                let mut out = kp::InitProducerIdResponse::default();
+                if req.transactional_id.is_some() {
+                    // Transactions are not served here; idempotent producers are.
+                    out.error_code = crate::ErrorCode::CoordinatorNotAvailable.code();
+                    out.producer_id = kp::ProducerId(-1);
+                    out.producer_epoch = -1;
+                } else {
+                    let id = self.shared.producer_ids.fetch_add(1, Ordering::SeqCst) + 1;
+                    out.producer_id = kp::ProducerId(id);
+                    out.producer_epoch = 0;
+                }
+                ResponseKind::InitProducerId(out)
             }
             RequestKind::FindCoordinator(req) => {
                 let keys = if version >= 4 {
@@ -382,7 +408,9 @@ impl Session<'_> {
                 if version < 4 {
                     let c = coordinators.pop()?;
                     out.error_code = c.error_code;
-                    out.error_message = c.error_message;
+                    if version >= 1 {
+                        out.error_message = c.error_message;
+                    }
                     out.node_id = c.node_id;
                     out.host = c.host;
                     out.port = c.port;
@@ -454,7 +482,7 @@ impl Session<'_> {
                     let Response::OffsetFetch(r) = r else {
                         return None;
                     };
-                    ResponseKind::OffsetFetch(convert::offset_fetch_response(r))
+                    ResponseKind::OffsetFetch(convert::offset_fetch_response(r, version))
                 }
             }
             RequestKind::ListGroups(req) => {

@@ -16,7 +16,7 @@ pub struct SupportedApi {
 /// The newest version this broker implements of each API it speaks. Later versions exist but
 /// need what this broker does not have (topic ids in Produce v13 and Fetch v13+, the
 /// KIP-848 member epochs in OffsetCommit v9+ and OffsetFetch v9+, transaction coordinators in
-/// FindCoordinator v5+).
+/// FindCoordinator v5+ and InitProducerId v5+).
 const IMPLEMENTED: &[(ApiKey, i16)] = &[
     (ApiKey::Produce, 12),
     (ApiKey::Fetch, 12),
@@ -32,6 +32,7 @@ const IMPLEMENTED: &[(ApiKey, i16)] = &[
     (ApiKey::DescribeGroups, 5),
     (ApiKey::ListGroups, 4),
     (ApiKey::ApiVersions, 4),
+    (ApiKey::InitProducerId, 4),
 ];
 
 /// The APIs this broker speaks, in API-key order: for each, the intersection of what it
