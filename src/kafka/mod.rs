@@ -80,6 +80,9 @@ pub struct KafkaConfig {
     pub max_frame_bytes: usize,
     /// The longest a Fetch waits for records, whatever the client asks (default 10 s).
     pub max_fetch_wait_ms: u64,
+    /// Whether to print to standard error why a connection was closed (bad input, an API or
+    /// version not served, a response that would not encode); default `false`.
+    pub log_closes: bool,
     /// The group coordinator's settings.
     pub coordinator: CoordinatorConfig,
     /// Partitions of the offsets log (Kafka's `offsets.topic.num.partitions`; default 50).
@@ -97,6 +100,7 @@ impl Default for KafkaConfig {
             auto_create_topics: true,
             max_frame_bytes: 100 * 1024 * 1024,
             max_fetch_wait_ms: 10_000,
+            log_closes: false,
             coordinator: CoordinatorConfig::default(),
             offsets_partitions: 50,
             topics: Topics::new(),

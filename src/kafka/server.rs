@@ -35,6 +35,7 @@ struct Shared {
     service: GroupService,
     broker: Broker,
     max_frame_bytes: usize,
+    log_closes: bool,
     apis: Vec<SupportedApi>,
     stop: AtomicBool,
     /// The last producer id handed out by InitProducerId.
@@ -83,6 +84,7 @@ impl KafkaServer {
                 max_fetch_wait: Duration::from_millis(config.max_fetch_wait_ms),
             },
             max_frame_bytes: config.max_frame_bytes,
+            log_closes: config.log_closes,
             apis: supported_versions(),
             stop: AtomicBool::new(false),
             producer_ids: AtomicI64::new(0),
@@ -247,21 +249,24 @@ fn read_frame(stream: &mut TcpStream, max: usize) -> io::Result<Option<Vec<u8>>>
 }
 
 /// A frame: size, response header, body.
-fn frame(key: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -> Option<Vec<u8>> {
+fn frame(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> Result<Vec<u8>, String> {
     let mut buf = BytesMut::new();
     buf.put_i32(0);
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
     header
         .encode(&mut buf, key.response_header_version(version))
-        .ok()?;
-    if let Err(e) = body.encode(&mut buf, version) {
-        eprintln!("DEBUG encode {key:?} v{version}: {e:#}");
-        return None;
-    }
-    let size = i32::try_from(buf.len() - 4).ok()?;
+        .map_err(|e| e.to_string())?;
+    body.encode(&mut buf, version)
+        .map_err(|e| format!("{e:#}"))?;
+    let size = i32::try_from(buf.len() - 4).map_err(|_| "response too large".to_owned())?;
     buf[..4].copy_from_slice(&size.to_be_bytes());
-    Some(buf.to_vec())
+    Ok(buf.to_vec())
 }
 
 fn api_versions(apis: &[SupportedApi], error: i16) -> kp::ApiVersionsResponse {
@@ -289,31 +294,28 @@ impl Session<'_> {
         let version = i16::from_be_bytes([frame[2], frame[3]]);
         let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
         let Ok(key) = ApiKey::try_from(api_key) else {
-            return Outcome::Close;
+            return self.close(format_args!("unknown api key {api_key}"));
         };
         let Some(api) = self.shared.apis.iter().find(|a| a.api_key == api_key) else {
-            return Outcome::Close;
+            return self.close(format_args!("{key:?} is not served"));
         };
         if version < api.min_version || version > api.max_version {
             if key == ApiKey::ApiVersions {
                 // KIP-511: answer in version 0 with the versions, so the client can fall back.
                 let body =
                     ResponseKind::ApiVersions(api_versions(&self.shared.apis, UNSUPPORTED_VERSION));
-                return frame_or_close(ApiKey::ApiVersions, 0, correlation_id, &body);
+                return self.reply(ApiKey::ApiVersions, 0, correlation_id, &body);
             }
-            return Outcome::Close;
+            return self.close(format_args!("{key:?} v{version} is not served"));
         }
         let mut buf = Bytes::from(frame);
-        let Ok(header) = RequestHeader::decode(&mut buf, key.request_header_version(version))
-        else {
-            return Outcome::Close;
+        let header = match RequestHeader::decode(&mut buf, key.request_header_version(version)) {
+            Ok(h) => h,
+            Err(e) => return self.close(format_args!("{key:?} v{version} header: {e}")),
         };
         let request = match RequestKind::decode(key, &mut buf, version) {
             Ok(r) => r,
-            Err(e) => {
-                eprintln!("DEBUG decode {key:?} v{version}: {e:#}");
-                return Outcome::Close;
-            }
+            Err(e) => return self.close(format_args!("{key:?} v{version} request: {e:#}")),
         };
         let client = Client {
             client_id: header
@@ -323,9 +325,31 @@ impl Session<'_> {
             host: self.peer.clone(),
         };
         match self.dispatch(request, version, &client) {
-            Some(Some(body)) => frame_or_close(key, version, correlation_id, &body),
+            Some(Some(body)) => self.reply(key, version, correlation_id, &body),
             Some(None) => Outcome::Silent,
             None => Outcome::Close,
+        }
+    }
+
+    /// Closes the connection, saying why if the server logs closes.
+    fn close(&self, why: std::fmt::Arguments<'_>) -> Outcome {
+        if self.shared.log_closes {
+            eprintln!("closing the connection from {}: {why}", self.peer);
+        }
+        Outcome::Close
+    }
+
+    /// The response as a frame, or a close if it does not encode.
+    fn reply(
+        &self,
+        key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        body: &ResponseKind,
+    ) -> Outcome {
+        match frame(key, version, correlation_id, body) {
+            Ok(bytes) => Outcome::Reply(bytes),
+            Err(e) => self.close(format_args!("{key:?} v{version} response: {e:#}")),
         }
     }
 
@@ -502,8 +526,4 @@ impl Session<'_> {
         };
         Some(Some(body))
     }
-}
-
-fn frame_or_close(key: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -> Outcome {
-    frame(key, version, correlation_id, body).map_or(Outcome::Close, Outcome::Reply)
 }

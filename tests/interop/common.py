@@ -87,9 +87,12 @@ class Worker:
                 elif parts[0] == "CLOSED":
                     self.closed = True
 
-    def stop(self, timeout=20):
+    def terminate(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout=20):
+        self.terminate()
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -101,6 +104,14 @@ class Worker:
         self.proc.kill()
         self.proc.wait()
         self.reader.join(5)
+
+
+def stop_all(workers):
+    """Asks every worker to close at once, then waits for each."""
+    for w in workers:
+        w.terminate()
+    for w in workers:
+        w.stop()
 
 
 def consumed(workers):

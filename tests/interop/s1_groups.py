@@ -3,7 +3,7 @@ client family in turn, and by a mixed kafka-python + librdkafka group on `range`
 is consumed, and the assignments cover all partitions with no overlap."""
 import sys
 
-from common import Worker, consumed, history, stable_cover, have_kafkajs, keys_seen, log, produce, wait_for
+from common import stop_all, Worker, consumed, history, stable_cover, have_kafkajs, keys_seen, log, produce, wait_for
 
 TOPIC = "interop-s1"
 COUNT = 1000
@@ -27,8 +27,7 @@ def run_group(label, group, clients, strategy):
         log(f"{label} assignments: {history(workers)}")
         log(f"PASS s1 {label}: {len(consumed(workers))}/{COUNT} records, assignment {owned}")
     finally:
-        for w in workers:
-            w.stop()
+        stop_all(workers)
 
 
 KEYS = []

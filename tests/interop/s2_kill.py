@@ -4,7 +4,7 @@ record is processed at least once and none is lost. Run with librdkafka, then ka
 import sys
 import time
 
-from common import Worker, consumed, history, keys_seen, log, produce, stable_cover, wait_for
+from common import stop_all, Worker, consumed, history, keys_seen, log, produce, stable_cover, wait_for
 
 COUNT = 1000
 PARTITIONS = 6
@@ -61,8 +61,7 @@ def run(client):
         log(f"PASS s2 {client}: {len(seen)}/{COUNT} keys processed, {total - len(seen)} "
             f"reprocessed after the kill, none lost")
     finally:
-        for w in workers:
-            w.stop()
+        stop_all(workers)
 
 
 def main():

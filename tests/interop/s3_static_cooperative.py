@@ -6,7 +6,7 @@
 import sys
 import time
 
-from common import Worker, history, log, produce, stable_cover, wait_for
+from common import stop_all, Worker, history, log, produce, stable_cover, wait_for
 
 PARTITIONS = 6
 
@@ -40,8 +40,7 @@ def static_restart():
         log(f"PASS s3 static: static-1 restarted and got {sorted(again.owned)} back in "
             f"{took:.1f}s (session 10s), the others kept theirs without a rebalance")
     finally:
-        for w in workers:
-            w.stop()
+        stop_all(workers)
 
 
 def cooperative_join():
@@ -70,8 +69,7 @@ def cooperative_join():
         log(f"PASS s3 cooperative: the third member took {sorted(third.owned)}; only those were "
             f"revoked, the others kept the rest throughout")
     finally:
-        for w in workers:
-            w.stop()
+        stop_all(workers)
 
 
 def main():
