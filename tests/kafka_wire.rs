@@ -536,3 +536,74 @@ fn bad_input_closes_that_connection_and_the_server_keeps_serving() {
     assert_still_serving(addr);
     server.shutdown();
 }
+
+/// A count the bytes cannot hold (the codec would reserve memory for it at once) closes the
+/// connection, or for a produced batch answers CORRUPT_MESSAGE, and never aborts the server.
+#[test]
+fn forged_counts_are_refused_before_the_codec_reserves_memory() {
+    let server = server();
+    let addr = server.local_addr();
+
+    // JoinGroup v5 whose protocols array claims i32::MAX elements.
+    let mut frame = BytesMut::new();
+    frame.put_i32(0);
+    frame.put_i16(ApiKey::JoinGroup as i16);
+    frame.put_i16(5);
+    frame.put_i32(1);
+    frame.put_i16(1);
+    frame.put_slice(b"x");
+    frame.put_i16(1);
+    frame.put_slice(b"g");
+    frame.put_i32(6000);
+    frame.put_i32(6000);
+    frame.put_i16(0);
+    frame.put_i16(-1);
+    frame.put_i16(8);
+    frame.put_slice(b"consumer");
+    frame.put_i32(i32::MAX);
+    let size = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    let mut s = connect(addr);
+    s.write_all(&frame).unwrap();
+    assert!(closed(&mut s));
+
+    // The same in a flexible version: a compact array count of u32::MAX.
+    let mut req = FetchRequest::default();
+    req.replica_id = (-1).into();
+    let mut bytes = request_frame(ApiKey::Fetch, 12, 1, &req);
+    // The body ends: topics (empty: 0x01), forgotten topics (0x01), rack id (0x01), tags (0x00).
+    let at = bytes.len() - 4;
+    bytes.truncate(at);
+    bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    let size = (bytes.len() - 4) as i32;
+    bytes[..4].copy_from_slice(&size.to_be_bytes());
+    let mut s = connect(addr);
+    s.write_all(&bytes).unwrap();
+    assert!(closed(&mut s));
+
+    // A produced batch whose record count is i32::MAX.
+    let mut batch = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut batch, &[record(0, "k", "v")], &options).unwrap();
+    batch[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+    let mut produce = ProduceRequest::default();
+    produce.acks = 1;
+    let mut td = TopicProduceData::default();
+    td.name = TopicName(str("forged"));
+    let mut pd = PartitionProduceData::default();
+    pd.records = Some(batch.freeze());
+    td.partition_data = vec![pd];
+    produce.topic_data = vec![td];
+    server.topics().create("forged", 1).unwrap();
+    let mut s = connect(addr);
+    let r: ProduceResponse = call(&mut s, ApiKey::Produce, 7, &produce);
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 2,
+        "CORRUPT_MESSAGE"
+    );
+
+    assert_still_serving(addr);
+}

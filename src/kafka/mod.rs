@@ -26,6 +26,10 @@
 //!
 //! Bad input (a frame larger than [`KafkaConfig::max_frame_bytes`], bytes that do not decode, an
 //! API key or version not listed) closes that connection; the server goes on serving the others.
+//! Before the codec decodes a request, its array counts (and the record and header counts of
+//! produced batches) are checked against the bytes that follow them: the codec reserves memory
+//! for a count as soon as it reads it, and a forged count would otherwise ask for more memory
+//! than the machine has.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -49,6 +53,7 @@
 //! ```
 
 mod convert;
+mod guard;
 mod records;
 mod server;
 mod versions;

@@ -234,6 +234,9 @@ impl Broker {
         if info.iter().any(|b| b.compression != Compression::None) {
             return (UNSUPPORTED_COMPRESSION_TYPE, -1);
         }
+        if super::guard::check_records(records).is_err() {
+            return (CORRUPT_MESSAGE, -1);
+        }
         let Ok(sets) = RecordBatchDecoder::decode_all(&mut records.clone()) else {
             return (CORRUPT_MESSAGE, -1);
         };

@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 
 use super::KafkaConfig;
 use super::convert::{self, Client, UNSUPPORTED_VERSION};
+use super::guard;
 use super::records::Broker;
 use super::versions::{SupportedApi, supported_versions};
 use crate::log::MemoryLog;
@@ -313,6 +314,11 @@ impl Session<'_> {
             Ok(h) => h,
             Err(e) => return self.close(format_args!("{key:?} v{version} header: {e}")),
         };
+        if guard::check(key, version, &buf).is_err() {
+            return self.close(format_args!(
+                "{key:?} v{version}: an array count past the frame"
+            ));
+        }
         let request = match RequestKind::decode(key, &mut buf, version) {
             Ok(r) => r,
             Err(e) => return self.close(format_args!("{key:?} v{version} request: {e:#}")),

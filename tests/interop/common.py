@@ -63,6 +63,7 @@ class Worker:
                 cmd += ["--" + k.replace("_", "-"), str(v)]
         self.lock = threading.Lock()
         self.records = []  # (partition, offset, key)
+        self.commits = []  # (time, partition, offset)
         self.owned = None  # the last reported set
         self.owned_history = []
         self.closed = False
@@ -84,6 +85,11 @@ class Worker:
                     s = set(int(p) for p in parts[1].split(",")) if len(parts) > 1 else set()
                     self.owned = s
                     self.owned_history.append((time.time(), s))
+                elif parts[0] == "COMMIT" and len(parts) == 2:
+                    now = time.time()
+                    for po in parts[1].split(","):
+                        p, o = po.split(":")
+                        self.commits.append((now, int(p), int(o)))
                 elif parts[0] == "CLOSED":
                     self.closed = True
 

@@ -27,7 +27,7 @@ fi
 export KAFKAJS_DIR
 
 LOG=$(mktemp)
-"$TARGET/release/examples/kafka_broker" --port 0 --partitions 6 --initial-rebalance-delay-ms 0 >"$LOG" 2>&1 &
+"$TARGET/release/examples/kafka_broker" --port 0 --partitions 6 --initial-rebalance-delay-ms 0 --verbose >"$LOG" 2>&1 &
 BROKER=$!
 trap 'kill "$BROKER" 2>/dev/null || true; wait "$BROKER" 2>/dev/null || true; rm -f "$LOG"' EXIT
 for _ in $(seq 1 100); do
@@ -51,5 +51,9 @@ for scenario in s1_groups s2_kill s3_static_cooperative s4_offsets; do
   fi
   kill -0 "$BROKER" 2>/dev/null || { echo "the broker died"; cat "$LOG"; exit 1; }
 done
+if [ "$failed" -ne 0 ]; then
+  echo "-- the broker's log (connections it closed, and why):"
+  cat "$LOG"
+fi
 echo "interop: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -45,19 +45,22 @@ def run(client):
         total = sum(len(w.records) for w in workers)
         log(f"{client} assignments: {history(workers)}")
         assert took >= SESSION_MS / 1000 - 1.5, "partitions moved before the session timeout"
-        # The new owners resume each moved partition where the group's commit left it: after
-        # the start once the victim had committed something (it commits every 10 records), and
-        # no later than the victim's next record.
+        # The new owners resume each moved partition exactly where the group's last commit
+        # before the kill left it (0 if nothing was committed): nothing skipped, nothing
+        # replayed from before the commit.
         for p in lost:
             done = max((o for q, o, _ in victim.records if q == p), default=-1)
+            committed = max((o for w in workers for t, q, o in w.commits if q == p and t < killed_at),
+                            default=0)
             firsts = [o for w in rest for q, o, _ in w.records[marks[w.name]:] if q == p]
             if not firsts:
                 last = max(o for w in workers for q, o, _ in w.records if q == p)
-                assert done == last, f"partition {p} was not resumed"
-                log(f"{client}: partition {p} was finished by the victim before the kill")
+                assert committed == last + 1, f"partition {p} was not resumed"
+                log(f"{client}: partition {p} was finished and committed before the kill")
                 continue
-            assert firsts[0] <= done + 1 and (done < 10 or firsts[0] > 0), f"partition {p} resumed at {firsts[0]}, victim at {done}"
-            log(f"{client}: partition {p} resumed at offset {firsts[0]} (victim processed up to {done})")
+            assert firsts[0] == committed, f"partition {p} resumed at {firsts[0]}, committed {committed}"
+            log(f"{client}: partition {p} resumed at the committed offset {committed} "
+                f"(the victim had processed up to {done})")
         log(f"PASS s2 {client}: {len(seen)}/{COUNT} keys processed, {total - len(seen)} "
             f"reprocessed after the kill, none lost")
     finally:

@@ -3,6 +3,7 @@
 Prints one line per event on stdout, flushed at once, for the scenario that started it:
   OWNED p,p,...       the partitions it owns after every assignment change
   REC p offset key    a record it processed
+  COMMIT p:o,p:o,...  offsets it committed (the next offset to read, per partition)
   CLOSED              after a clean close (on SIGTERM)
 It commits synchronously after every --commit-every records and before giving partitions up
 (at-least-once), and stops by itself after --max-seconds.
@@ -51,9 +52,12 @@ def run_librdkafka(a):
 
     def commit():
         try:
-            c.commit(asynchronous=False)
+            done = c.commit(asynchronous=False) or []
         except KafkaException:
-            pass
+            return
+        ok = [f"{tp.partition}:{tp.offset}" for tp in done if tp.error is None and tp.offset >= 0]
+        if ok:
+            say("COMMIT " + ",".join(ok))
 
     def on_assign(_c, parts):
         if cooperative:
@@ -115,17 +119,28 @@ def run_kafka_python(a):
         partition_assignment_strategy=strategies[a.strategy or "range"],
         metadata_max_age_ms=2000,
     )
-    owned = set()
+    from kafka import TopicPartition
+    from kafka.structs import OffsetAndMetadata
 
-    def commit():
+    owned = set()
+    processed = {}  # partition -> the next offset to read
+
+    def commit(partitions=None):
+        # Explicit offsets: the consumer's positions may run ahead of what was processed.
+        todo = {p: o for p, o in processed.items() if partitions is None or p in partitions}
+        if not todo:
+            return
         try:
-            c.commit()
-        except Exception:  # a commit fenced by a rebalance is retried by the next one
-            pass
+            c.commit({TopicPartition(a.topic, p): OffsetAndMetadata(o, "", -1) for p, o in todo.items()})
+        except Exception:  # a commit fenced by a rebalance: the next owner reprocesses
+            return
+        say("COMMIT " + ",".join(f"{p}:{o}" for p, o in sorted(todo.items())))
 
     class Listener(ConsumerRebalanceListener):
         def on_partitions_revoked(self, revoked):
-            commit()
+            commit({tp.partition for tp in revoked})
+            for tp in revoked:
+                processed.pop(tp.partition, None)
             owned.clear()
             owned_line(owned)
 
@@ -145,10 +160,11 @@ def run_kafka_python(a):
                 say(f"REC {tp.partition} {r.offset} {key}")
                 if a.delay_ms:
                     time.sleep(a.delay_ms / 1000)
+                processed[tp.partition] = r.offset + 1
                 since_commit += 1
-        if since_commit >= a.commit_every:
-            commit()
-            since_commit = 0
+                if since_commit >= a.commit_every:
+                    commit()
+                    since_commit = 0
     commit()
     c.close()
     say("CLOSED")
