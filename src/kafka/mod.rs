@@ -8,7 +8,7 @@
 //! Each connection is served as a Kafka broker serves it: one request at a time, answered in
 //! order. The wire codec is the `kafka-protocol` crate's; this module maps its messages onto the
 //! crate's own [`protocol::Request`](crate::protocol::Request) and
-//! [`Response`](crate::protocol::Response), handed to a [`GroupService`] through one
+//! [`Response`](crate::protocol::Response), handed to a [`GroupService`](crate::sync::GroupService) through one
 //! [`Connection`](crate::sync::Connection) per socket, and maps records onto [`Topics`].
 //!
 //! The broker is a single node (id 0) that leads every partition and coordinates every group.
