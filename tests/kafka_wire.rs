@@ -12,9 +12,10 @@ use consumer_groups::kafka::{KafkaConfig, KafkaServer, supported_versions};
 use consumer_groups::protocol::consumer::{Assignment, Subscription, TopicPartitions};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    FetchRequest, FetchResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, ListOffsetsRequest,
     ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
     OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
     RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse, TopicName,
@@ -228,6 +229,25 @@ fn group_round_trip_join_sync_heartbeat_commit_fetch_leave() {
     let synced: SyncGroupResponse = call(&mut s, ApiKey::SyncGroup, 5, &sync);
     assert_eq!(synced.error_code, 0);
     assert_eq!(synced.assignment, bytes);
+
+    let mut list = ListGroupsRequest::default();
+    list.states_filter = vec![str("stable")];
+    let listed: ListGroupsResponse = call(&mut s, ApiKey::ListGroups, 4, &list);
+    let names: Vec<(&str, &str)> = listed
+        .groups
+        .iter()
+        .map(|g| (g.group_id.0.as_str(), g.group_state.as_str()))
+        .collect();
+    assert_eq!(names, [("wire-group", "Stable")]);
+    let mut describe = DescribeGroupsRequest::default();
+    describe.groups = vec![group.clone()];
+    let described: DescribeGroupsResponse = call(&mut s, ApiKey::DescribeGroups, 5, &describe);
+    let g = &described.groups[0];
+    assert_eq!((g.error_code, g.group_state.as_str()), (0, "Stable"));
+    assert_eq!(g.protocol_data.as_str(), "range");
+    assert_eq!(g.members.len(), 1);
+    assert_eq!(g.members[0].member_assignment, bytes);
+    assert_eq!(g.members[0].client_id.as_str(), "wire-test");
 
     let mut hb = HeartbeatRequest::default();
     hb.group_id = group.clone();
