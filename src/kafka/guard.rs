@@ -455,3 +455,276 @@ fn check_record_headers(records: &[u8]) -> Result<(), Forged> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::{
+        DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId, JoinGroupRequest,
+        LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+        OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
+        fetch_request::{FetchPartition, FetchTopic, ForgottenTopic},
+        join_group_request::JoinGroupRequestProtocol,
+        leave_group_request::MemberIdentity,
+        list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
+        metadata_request::MetadataRequestTopic,
+        offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
+        offset_fetch_request::{
+            OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+        },
+        produce_request::{PartitionProduceData, TopicProduceData},
+        sync_group_request::SyncGroupRequestAssignment,
+    };
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    use crate::kafka::supported_versions;
+
+    fn s(v: &str) -> StrBytes {
+        StrBytes::from_string(v.to_owned())
+    }
+
+    /// Encodes a request into a buffer.
+    type Encode = Box<dyn Fn(&mut BytesMut) -> Result<(), String>>;
+
+    /// A request of `key` with two elements in every array it has in `version`.
+    fn request(key: ApiKey, v: i16) -> Encode {
+        fn boxed<T: Encodable + 'static>(req: T, v: i16) -> Encode {
+            Box::new(move |buf| req.encode(buf, v).map_err(|e| format!("{e:#}")))
+        }
+        match key {
+            ApiKey::Metadata => {
+                let mut r = MetadataRequest::default();
+                let mut t = MetadataRequestTopic::default();
+                t.name = Some(TopicName(s("orders")));
+                r.topics = Some(vec![t.clone(), t]);
+                boxed(r, v)
+            }
+            ApiKey::FindCoordinator => {
+                let mut r = FindCoordinatorRequest::default();
+                if v >= 4 {
+                    r.coordinator_keys = vec![s("a"), s("bb")];
+                } else {
+                    r.key = s("group");
+                }
+                boxed(r, v)
+            }
+            ApiKey::JoinGroup => {
+                let mut r = JoinGroupRequest::default();
+                r.group_id = GroupId(s("g"));
+                r.protocol_type = s("consumer");
+                let mut p = JoinGroupRequestProtocol::default();
+                p.name = s("range");
+                p.metadata = Bytes::from_static(b"\0\0\0\0\0\x01\0\x01t\0\0\0\0");
+                r.protocols = vec![p.clone(), p];
+                if v >= 5 {
+                    r.group_instance_id = Some(s("i"));
+                }
+                boxed(r, v)
+            }
+            ApiKey::SyncGroup => {
+                let mut r = SyncGroupRequest::default();
+                let mut a = SyncGroupRequestAssignment::default();
+                a.member_id = s("m");
+                a.assignment = Bytes::from_static(b"abc");
+                r.assignments = vec![a.clone(), a];
+                boxed(r, v)
+            }
+            ApiKey::LeaveGroup => {
+                let mut r = LeaveGroupRequest::default();
+                if v >= 3 {
+                    let mut m = MemberIdentity::default();
+                    m.member_id = s("m");
+                    r.members = vec![m.clone(), m];
+                } else {
+                    r.member_id = s("m");
+                }
+                boxed(r, v)
+            }
+            ApiKey::OffsetCommit => {
+                let mut r = OffsetCommitRequest::default();
+                let mut p = OffsetCommitRequestPartition::default();
+                p.committed_offset = 5;
+                p.committed_metadata = Some(s("meta"));
+                let mut t = OffsetCommitRequestTopic::default();
+                t.name = TopicName(s("orders"));
+                t.partitions = vec![p.clone(), p];
+                r.topics = vec![t.clone(), t];
+                boxed(r, v)
+            }
+            ApiKey::OffsetFetch => {
+                let mut r = OffsetFetchRequest::default();
+                if v >= 8 {
+                    let mut t = OffsetFetchRequestTopics::default();
+                    t.name = TopicName(s("orders"));
+                    t.partition_indexes = vec![0, 1];
+                    let mut g = OffsetFetchRequestGroup::default();
+                    g.group_id = GroupId(s("g"));
+                    g.topics = Some(vec![t.clone(), t]);
+                    r.groups = vec![g.clone(), g];
+                } else {
+                    let mut t = OffsetFetchRequestTopic::default();
+                    t.name = TopicName(s("orders"));
+                    t.partition_indexes = vec![0, 1];
+                    r.group_id = GroupId(s("g"));
+                    r.topics = Some(vec![t.clone(), t]);
+                }
+                boxed(r, v)
+            }
+            ApiKey::ListGroups => {
+                let mut r = ListGroupsRequest::default();
+                if v >= 4 {
+                    r.states_filter = vec![s("Stable"), s("Empty")];
+                }
+                boxed(r, v)
+            }
+            ApiKey::DescribeGroups => {
+                let mut r = DescribeGroupsRequest::default();
+                r.groups = vec![GroupId(s("a")), GroupId(s("b"))];
+                boxed(r, v)
+            }
+            ApiKey::ListOffsets => {
+                let mut r = ListOffsetsRequest::default();
+                let mut p = ListOffsetsPartition::default();
+                p.timestamp = -1;
+                let mut t = ListOffsetsTopic::default();
+                t.name = TopicName(s("orders"));
+                t.partitions = vec![p.clone(), p];
+                r.topics = vec![t.clone(), t];
+                boxed(r, v)
+            }
+            ApiKey::Fetch => {
+                let mut r = FetchRequest::default();
+                let mut p = FetchPartition::default();
+                p.fetch_offset = 3;
+                let mut t = FetchTopic::default();
+                t.topic = TopicName(s("orders"));
+                t.partitions = vec![p.clone(), p];
+                r.topics = vec![t.clone(), t];
+                if v >= 7 {
+                    let mut f = ForgottenTopic::default();
+                    f.topic = TopicName(s("old"));
+                    f.partitions = vec![1, 2];
+                    r.forgotten_topics_data = vec![f.clone(), f];
+                }
+                boxed(r, v)
+            }
+            ApiKey::Produce => {
+                let mut r = ProduceRequest::default();
+                let mut p = PartitionProduceData::default();
+                p.records = Some(Bytes::from_static(&[0; 70]));
+                let mut t = TopicProduceData::default();
+                t.name = TopicName(s("orders"));
+                t.partition_data = vec![p.clone(), p];
+                r.topic_data = vec![t.clone(), t];
+                boxed(r, v)
+            }
+            other => panic!("no sample for {other:?}"),
+        }
+    }
+
+    /// Every request a client can send, in every version served, passes the walk: the walk
+    /// never refuses what the codec accepts.
+    #[test]
+    fn valid_requests_of_every_served_version_pass() {
+        for api in supported_versions() {
+            let key = ApiKey::try_from(api.api_key).unwrap();
+            if matches!(
+                key,
+                ApiKey::ApiVersions | ApiKey::Heartbeat | ApiKey::InitProducerId
+            ) {
+                continue; // no arrays
+            }
+            for v in api.min_version..=api.max_version {
+                let mut buf = BytesMut::new();
+                request(key, v)(&mut buf).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+                assert_eq!(check(key, v, &buf), Ok(()), "{key:?} v{v}");
+                // ... and walks it to its arrays' ends without running short: the walk reads
+                // the fields where the codec does.
+                let mut w = Walk {
+                    bytes: &buf,
+                    flexible: v >= first_flexible(key),
+                };
+                assert!(
+                    walk(&mut w, key, v).is_ok(),
+                    "{key:?} v{v} ran short or forged"
+                );
+                // Every prefix is walked without a panic (refused or left to the codec).
+                for cut in 0..buf.len() {
+                    let _ = check(key, v, &buf[..cut]);
+                }
+            }
+        }
+    }
+
+    /// A count in place of the first array's is refused when the bytes left cannot hold it.
+    #[test]
+    fn a_count_past_the_end_is_forged() {
+        // DescribeGroups v0: an array of strings and nothing before it.
+        assert_eq!(
+            check(ApiKey::DescribeGroups, 0, &[0x7f, 0xff, 0xff, 0xff]),
+            Err(Forged)
+        );
+        assert_eq!(
+            check(ApiKey::DescribeGroups, 0, &[0, 0, 0, 1, 0, 0]),
+            Ok(())
+        );
+        assert_eq!(
+            check(ApiKey::DescribeGroups, 0, &[0, 0, 0, 2, 0, 0]),
+            Err(Forged)
+        );
+        // Flexible: a compact count of u32::MAX.
+        assert_eq!(
+            check(ApiKey::DescribeGroups, 5, &[0xff, 0xff, 0xff, 0xff, 0x0f]),
+            Err(Forged)
+        );
+        // Null arrays are fine.
+        assert_eq!(
+            check(ApiKey::DescribeGroups, 0, &[0xff, 0xff, 0xff, 0xff]),
+            Ok(())
+        );
+        assert_eq!(check(ApiKey::DescribeGroups, 5, &[0, 0]), Ok(()));
+    }
+
+    #[test]
+    fn record_batches_with_forged_counts_are_refused() {
+        use kafka_protocol::indexmap::IndexMap;
+        use kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let record = |offset: i64| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset,
+            sequence: offset as i32,
+            timestamp: 0,
+            key: Some(Bytes::from_static(b"k")),
+            value: None,
+            headers: IndexMap::from([(s("h"), Some(Bytes::from_static(b"v")))]),
+        };
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &[record(0), record(1)], &options).unwrap();
+        assert_eq!(check_records(&buf), Ok(()));
+        let mut forged = buf.clone();
+        forged[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert_eq!(check_records(&forged), Err(Forged));
+        // The first record's header count (zigzag 1, before the header key "h" of length 1)
+        // becomes 2^30 (the record's length byte grows with it).
+        let mut forged = buf.to_vec();
+        let pos = (61..forged.len() - 2)
+            .find(|&i| forged[i..i + 3] == [2, 2, b'h'])
+            .unwrap();
+        forged.splice(pos..=pos, [0x80, 0x80, 0x80, 0x80, 0x08]);
+        forged[61] += 8; // the record's zigzag length: 4 bytes more
+        assert_eq!(check_records(&forged), Err(Forged));
+    }
+}
