@@ -4,7 +4,7 @@ record is processed at least once and none is lost. Run with librdkafka, then ka
 import sys
 import time
 
-from common import stop_all, Worker, consumed, history, keys_seen, log, produce, stable_cover, wait_for
+from common import stop_all, have_kafkajs, Worker, consumed, history, keys_seen, log, produce, stable_cover, wait_for
 
 COUNT = 1000
 PARTITIONS = 6
@@ -16,8 +16,8 @@ def run(client):
     keys = produce(topic, COUNT, PARTITIONS, prefix=f"{client}-")
     group = f"s2-{topic}"
     workers = [
-        Worker(client, group, topic, f"{client}-{i}", strategy="range", session_ms=SESSION_MS,
-               delay_ms=15, commit_every=10)
+        Worker(client, group, topic, f"{client}-{i}", strategy=None if client == "kafkajs" else "range",
+               session_ms=SESSION_MS, delay_ms=15, commit_every=10)
         for i in range(3)
     ]
     try:
@@ -70,6 +70,10 @@ def run(client):
 def main():
     run("librdkafka")
     run("kafka-python")
+    if have_kafkajs():
+        run("kafkajs")
+    else:
+        log("SKIP s2 kafkajs: node or kafkajs not installed")
     return 0
 
 

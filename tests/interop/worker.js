@@ -1,5 +1,6 @@
 // One kafkajs consumer of an interop scenario; prints the same lines as worker.py:
-// OWNED p,p,... after each assignment, REC p offset key per record, CLOSED after a clean close.
+// OWNED p,p,... after each assignment, REC p offset key per record, COMMIT p:o,... after each
+// commit, CLOSED after a clean close.
 const { Kafka, logLevel } = require('kafkajs');
 
 const args = Object.fromEntries(
@@ -15,6 +16,16 @@ const say = (line) => process.stdout.write(line + '\n');
     const parts = (e.payload.memberAssignment[args.topic] || []).slice().sort((a, b) => a - b);
     say('OWNED ' + parts.join(','));
   });
+  consumer.on(consumer.events.COMMIT_OFFSETS, (e) => {
+    const done = [];
+    for (const t of e.payload.topics) {
+      for (const p of t.partitions) {
+        if (Number(p.offset) >= 0) done.push(`${p.partition}:${p.offset}`);
+      }
+    }
+    if (done.length) say('COMMIT ' + done.join(','));
+  });
+  const delay = Number(args['delay-ms'] || 0);
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -31,6 +42,7 @@ const say = (line) => process.stdout.write(line + '\n');
     autoCommitThreshold: Number(args['commit-every'] || 20),
     eachMessage: async ({ partition, message }) => {
       say(`REC ${partition} ${message.offset} ${message.key ? message.key.toString() : '-'}`);
+      if (delay) await new Promise((r) => setTimeout(r, delay));
     },
   });
 })().catch((e) => {
