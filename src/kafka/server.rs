@@ -244,8 +244,14 @@ fn read_frame(stream: &mut TcpStream, max: usize) -> io::Result<Option<Vec<u8>>>
         .ok()
         .filter(|&n| n <= max)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad frame size"))?;
-    let mut body = vec![0u8; size];
-    stream.read_exact(&mut body)?;
+    // Grown as the bytes arrive, so a size claimed but never sent costs no memory.
+    let mut body = Vec::new();
+    Read::by_ref(stream)
+        .take(size as u64)
+        .read_to_end(&mut body)?;
+    if body.len() < size {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Some(body))
 }
 
