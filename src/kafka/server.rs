@@ -244,8 +244,9 @@ fn read_frame(stream: &mut TcpStream, max: usize) -> io::Result<Option<Vec<u8>>>
         .ok()
         .filter(|&n| n <= max)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad frame size"))?;
-    // Grown as the bytes arrive, so a size claimed but never sent costs no memory.
-    let mut body = Vec::new();
+    // Grown as the bytes arrive past the first MiB, so a size claimed but never sent costs
+    // little memory.
+    let mut body = Vec::with_capacity(size.min(1 << 20));
     Read::by_ref(stream)
         .take(size as u64)
         .read_to_end(&mut body)?;
