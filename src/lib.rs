@@ -82,6 +82,9 @@
 //!   coordinator with a real-clock driver), the blocking [`Consumer`](sync::Consumer), and
 //!   in-memory [`Topics`](sync::Topics) with a [`Producer`](sync::Producer). The only place a
 //!   clock is read.
+//! * `kafka` (feature `kafka-wire`, off by default): a Kafka wire-protocol front end, a TCP
+//!   server on which unmodified Kafka clients join groups on the coordinator, commit, produce and
+//!   fetch.
 //! * `sim` (feature `sim`, on by default): a deterministic simulation of whole clusters in
 //!   virtual time: brokers, members, a faulty network and delivery-mode workloads, with the
 //!   group invariants checked after every step; every run replays from its seed.
@@ -99,6 +102,8 @@ pub mod assignor;
 pub mod consumer;
 pub mod coordinator;
 pub mod error;
+#[cfg(feature = "kafka-wire")]
+pub mod kafka;
 pub mod log;
 pub mod offsets;
 pub mod protocol;
