@@ -181,10 +181,7 @@ impl Cluster {
                     eprintln!("{} {i} -> {request:?}", self.now.0);
                 }
                 self.sent.push((i, request.clone()));
-                self.next += 1;
-                let tag = RequestId(self.next);
-                self.routes.insert(tag, (i, id));
-                self.coordinator.handle(now, tag, request);
+                self.deliver(i, id, request);
             }
         }
         while let Some((tag, response)) = self.coordinator.poll_response() {
@@ -630,9 +627,7 @@ fn a_cooperative_member_that_lost_what_its_join_announced_asks_for_the_follow_up
     let c = k.add(config(&["cooperative-sticky"]));
     // a hears of the rebalance and rejoins, announcing all six partitions; its JoinGroup is
     // held back on the way.
-    k.answer_next_heartbeat(a, ErrorCode::RebalanceInProgress);
-    let (join_id, join) = k.members[a].c.poll_request().expect("a JoinGroup");
-    assert_eq!(kind(&join), "JoinGroup");
+    let (join_id, join) = k.hold_next_join(a);
     // A late heartbeat answer tells a its generation is over: it loses the six partitions
     // but keeps its JoinGroup going.
     k.answer_next_heartbeat(a, ErrorCode::IllegalGeneration);
@@ -640,11 +635,7 @@ fn a_cooperative_member_that_lost_what_its_join_announced_asks_for_the_follow_up
     // The JoinGroup arrives. The leader keeps three partitions with a (which announced
     // them) and withholds the three that move to c; a, holding nothing, revokes nothing, so
     // only its own check of what it announced brings the second round.
-    k.next += 1;
-    let tag = RequestId(k.next);
-    k.routes.insert(tag, (a, join_id));
-    let now = k.now;
-    k.coordinator.handle(now, tag, join);
+    k.deliver(a, join_id, join);
     k.until_stable();
     k.advance(1_000);
     k.until_stable();
@@ -666,9 +657,7 @@ fn a_cooperative_member_whose_join_is_lost_gives_up_its_partitions_before_they_m
     k.advance(300);
     // a hears of the rebalance and rejoins, but its JoinGroup is lost on the way. Its
     // heartbeats still get through (REBALANCE_IN_PROGRESS), so its session stays alive.
-    k.answer_next_heartbeat(a, ErrorCode::RebalanceInProgress);
-    let (_, join) = k.members[a].c.poll_request().expect("a JoinGroup");
-    assert_eq!(kind(&join), "JoinGroup");
+    let _lost = k.hold_next_join(a);
     // After the rebalance timeout (30 s) the coordinator finishes the join phase without a
     // and hands everything to c. a lets go first: the strict check would fail otherwise.
     k.advance(27_500);
@@ -958,6 +947,23 @@ impl Cluster {
         self.members[i]
             .c
             .handle_response(self.now, hb, Response::Heartbeat(code));
+    }
+
+    /// Member `i` hears of a rebalance from its next heartbeat and rejoins; its JoinGroup is
+    /// taken off the wire and returned instead of delivered.
+    fn hold_next_join(&mut self, i: usize) -> (RequestId, Request) {
+        self.answer_next_heartbeat(i, ErrorCode::RebalanceInProgress);
+        let (id, join) = self.members[i].c.poll_request().expect("a JoinGroup");
+        assert_eq!(kind(&join), "JoinGroup");
+        (id, join)
+    }
+
+    /// Delivers member `i`'s request `id` to the coordinator now.
+    fn deliver(&mut self, i: usize, id: RequestId, request: Request) {
+        self.next += 1;
+        let tag = RequestId(self.next);
+        self.routes.insert(tag, (i, id));
+        self.coordinator.handle(self.now, tag, request);
     }
 
     /// Events straight from the member, without the host's automatic handling.
