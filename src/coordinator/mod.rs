@@ -332,15 +332,15 @@ fn subscription_changed(g: &Group, name: &str, old: &[JoinProtocol], new: &[Join
     if g.protocol_type.as_deref() != Some(CONSUMER_PROTOCOL_TYPE) {
         return false;
     }
-    let topics = |protocols: &[JoinProtocol]| -> Option<Vec<String>> {
+    fn topics<'a>(protocols: &'a [JoinProtocol], name: &str) -> Option<Vec<&'a str>> {
         let p = protocols.iter().find(|p| p.name == name)?;
         let (_, sub) = SubscriptionRef::decode(&p.metadata).ok()?;
-        let mut topics: Vec<String> = sub.topics().map(str::to_owned).collect();
+        let mut topics: Vec<&str> = sub.topics().collect();
         topics.sort_unstable();
         topics.dedup();
         Some(topics)
-    };
-    topics(old) != topics(new)
+    }
+    topics(old, name) != topics(new, name)
 }
 
 impl GroupCoordinator {

@@ -1068,23 +1068,7 @@ impl Simulation {
                 engine::short_request(&Request::OffsetCommit(request.clone()))
             )
         });
-        self.next_tag += 1;
-        let tag = self.next_tag;
-        self.routes.insert(
-            tag,
-            Route {
-                broker: b,
-                member: usize::MAX,
-                inc: 0,
-                id: RequestId(0),
-                group,
-                kind: RouteKind::Zombie(request.generation),
-            },
-        );
-        if let Some(c) = self.brokers[b].coordinator.as_mut() {
-            c.handle(self.now, RequestId(tag), Request::OffsetCommit(request));
-        }
-        self.pump_broker(b);
+        self.send_unanswered(b, RouteKind::Zombie(request.generation), request);
     }
 
     fn reset_offsets(&mut self, group: &GroupId, tp: TopicPartition, offset: Offset) {
@@ -1103,6 +1087,24 @@ impl Simulation {
             return;
         }
         let commit = OffsetCommit::new(tp.clone(), offset);
+        if let Some(info) = self.groups.get_mut(group) {
+            info.resets.insert(tp, offset.0);
+        }
+        self.note(|| format!("admin resets {group} to {offset}"));
+        let request = OffsetCommitRequest {
+            group_id: group.clone(),
+            generation: Generation::NONE,
+            member_id: MemberId::from(""),
+            group_instance_id: None,
+            retention_ms: None,
+            offsets: vec![commit.clone()],
+        };
+        self.send_unanswered(b, RouteKind::Admin(vec![commit]), request);
+    }
+
+    /// Hands broker `b`'s coordinator an OffsetCommit from outside the members (an admin, a
+    /// replay); its answer reaches only the checks, through `kind`.
+    fn send_unanswered(&mut self, b: usize, kind: RouteKind, request: OffsetCommitRequest) {
         self.next_tag += 1;
         let tag = self.next_tag;
         self.routes.insert(
@@ -1112,26 +1114,13 @@ impl Simulation {
                 member: usize::MAX,
                 inc: 0,
                 id: RequestId(0),
-                group: group.clone(),
-                kind: RouteKind::Admin(vec![commit.clone()]),
+                group: request.group_id.clone(),
+                kind,
             },
         );
-        if let Some(info) = self.groups.get_mut(group) {
-            info.resets.insert(tp, offset.0);
+        if let Some(c) = self.brokers[b].coordinator.as_mut() {
+            c.handle(self.now, RequestId(tag), Request::OffsetCommit(request));
         }
-        c.handle(
-            self.now,
-            RequestId(tag),
-            Request::OffsetCommit(OffsetCommitRequest {
-                group_id: group.clone(),
-                generation: Generation::NONE,
-                member_id: MemberId::from(""),
-                group_instance_id: None,
-                retention_ms: None,
-                offsets: vec![commit],
-            }),
-        );
-        self.note(|| format!("admin resets {group} to {offset}"));
         self.pump_broker(b);
     }
 
