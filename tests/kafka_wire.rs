@@ -382,28 +382,45 @@ fn produce_then_fetch_returns_the_records_in_batch_format_v2() {
         assert_eq!((p.error_code, p.base_offset), (0, expected_base));
     }
 
-    let mut lo = ListOffsetsRequest::default();
-    lo.replica_id = (-1).into();
-    let mut lt = ListOffsetsTopic::default();
-    lt.name = TopicName(str("events"));
-    lt.partitions = [-2, -1]
-        .iter()
-        .map(|&ts| {
-            let mut p = ListOffsetsPartition::default();
-            p.partition_index = 1;
-            p.timestamp = ts;
-            p
-        })
-        .collect();
-    lo.topics = vec![lt];
+    let list_offsets = |timestamps: &[i64]| {
+        let mut lo = ListOffsetsRequest::default();
+        lo.replica_id = (-1).into();
+        let mut lt = ListOffsetsTopic::default();
+        lt.name = TopicName(str("events"));
+        lt.partitions = timestamps
+            .iter()
+            .map(|&ts| {
+                let mut p = ListOffsetsPartition::default();
+                p.partition_index = 1;
+                p.timestamp = ts;
+                p
+            })
+            .collect();
+        lo.topics = vec![lt];
+        lo
+    };
     for version in [3, 7] {
-        let r: ListOffsetsResponse = call(&mut s, ApiKey::ListOffsets, version, &lo);
-        let got: Vec<(i16, i64)> = r.topics[0]
+        let mut got = Vec::new();
+        for ts in [-2, -1] {
+            let r: ListOffsetsResponse =
+                call(&mut s, ApiKey::ListOffsets, version, &list_offsets(&[ts]));
+            let p = &r.topics[0].partitions[0];
+            got.push((p.error_code, p.offset));
+        }
+        assert_eq!(got, [(0, 0), (0, 10)], "ListOffsets v{version}");
+        // One partition named twice: INVALID_REQUEST at each mention, as Kafka answers.
+        let r: ListOffsetsResponse = call(
+            &mut s,
+            ApiKey::ListOffsets,
+            version,
+            &list_offsets(&[-2, -1]),
+        );
+        let codes: Vec<i16> = r.topics[0]
             .partitions
             .iter()
-            .map(|p| (p.error_code, p.offset))
+            .map(|p| p.error_code)
             .collect();
-        assert_eq!(got, [(0, 0), (0, 10)], "ListOffsets v{version}");
+        assert_eq!(codes, [42, 42], "ListOffsets v{version} duplicates");
     }
 
     let fetch = |offset: i64| {

@@ -241,18 +241,19 @@ pub(super) fn offset_commit_response(r: OffsetCommitResponse) -> kp::OffsetCommi
     out
 }
 
-/// One group's part of an OffsetFetch, whichever version carried it.
+/// One group's part of an OffsetFetch, whichever version carried it, each partition once.
 pub(super) fn offset_fetch_one(
     group: &KpGroupId,
     topics: Option<Vec<(&TopicName, &[i32])>>,
     require_stable: bool,
 ) -> Request {
+    // A partition asked for twice is answered once.
     let partitions = topics.map(|ts| {
+        let mut seen = hashbrown::HashSet::new();
         ts.into_iter()
-            .flat_map(|(name, ps)| {
-                ps.iter()
-                    .map(move |&p| TopicPartition::new(name.0.as_str(), p))
-            })
+            .flat_map(|(name, ps)| ps.iter().map(move |&p| (name.0.as_str(), p)))
+            .filter(|&key| seen.insert(key))
+            .map(|(name, p)| TopicPartition::new(name, p))
             .collect()
     });
     Request::OffsetFetch(OffsetFetchRequest {

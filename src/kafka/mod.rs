@@ -4,9 +4,11 @@
 //! [`LogOffsetStore`](crate::offsets::LogOffsetStore), and produce and fetch real records from
 //! in-memory [`Topics`].
 //!
-//! [`KafkaServer`] listens on TCP (127.0.0.1 by default) and runs one thread per connection.
-//! Each connection is served as a Kafka broker serves it: one request at a time, answered in
-//! order. The wire codec is the `kafka-protocol` crate's; this module maps its messages onto the
+//! [`KafkaServer`] listens on TCP (127.0.0.1 by default). One reactor thread waits on every
+//! connection and reads request frames as their bytes arrive; a pool of workers, as many as
+//! there are requests in flight, serves them. Each connection is served as a Kafka broker
+//! serves it: one request at a time (the connection is not read while its request is being
+//! served), answered in order. Idle connections hold no thread. The wire codec is the `kafka-protocol` crate's; this module maps its messages onto the
 //! crate's own [`protocol::Request`](crate::protocol::Request) and
 //! [`Response`](crate::protocol::Response), handed to a [`GroupService`](crate::sync::GroupService) through one
 //! [`Connection`](crate::sync::Connection) per socket, and maps records onto [`Topics`].
@@ -26,10 +28,22 @@
 //!
 //! Bad input (a frame larger than [`KafkaConfig::max_frame_bytes`], bytes that do not decode, an
 //! API key or version not listed) closes that connection; the server goes on serving the others.
-//! Before the codec decodes a request, its array counts (and the record and header counts of
-//! produced batches) are checked against the bytes that follow them: the codec reserves memory
-//! for a count as soon as it reads it, and a forged count would otherwise ask for more memory
-//! than the machine has.
+//! No request costs more than a small multiple of its size:
+//! * before the codec decodes a request, every field is walked with the codec's own rules:
+//!   each count is checked against the bytes that follow it, and the memory the decoded
+//!   request will take against a budget of eight times the frame's size (plus 64 KiB); the
+//!   codec reserves memory for a count as soon as it reads it, and a forged count would
+//!   otherwise ask for more memory than the machine has;
+//! * produced records are read in place by this module's own batch reader (CRC-32C checked,
+//!   every record walked before any is appended);
+//! * a name asked for twice in one request is answered once (Metadata, FindCoordinator,
+//!   DescribeGroups, OffsetFetch, Fetch) or refused as Kafka refuses it (ListOffsets:
+//!   INVALID_REQUEST);
+//! * Fetch honours `max_bytes` and `partition_max_bytes` as Kafka does: the first partition
+//!   with records returns at least one, then the limits hold (0 is not "no limit");
+//! * topics created on first use are bounded in number and rate;
+//! * connections are capped in all and per address, idle ones are closed, and request bytes
+//!   buffered across connections are bounded.
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -52,13 +66,20 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod batch;
 mod convert;
+mod fetch;
 mod guard;
+mod metadata;
+mod pool;
+mod produce;
+mod reactor;
 mod records;
 mod server;
+mod session;
 mod versions;
 
-pub use server::KafkaServer;
+pub use server::{KafkaServer, ServerStats};
 pub use versions::{SupportedApi, supported_versions};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -78,11 +99,29 @@ pub struct KafkaConfig {
     /// Partitions of a topic created on first use (Kafka's `num.partitions`; default 1).
     pub default_partitions: u32,
     /// Whether a Metadata request that names an unknown topic creates it (Kafka's
-    /// `auto.create.topics.enable`; default `true`).
+    /// `auto.create.topics.enable`; default `true`), within the next two limits.
     pub auto_create_topics: bool,
+    /// No topic is created on first use once the broker has this many (default 10,000).
+    pub max_auto_create_topics: usize,
+    /// At most this many topics are created on first use a second (default 100); names past
+    /// it are answered UNKNOWN_TOPIC_OR_PARTITION, which clients retry.
+    pub auto_create_topics_per_second: u32,
     /// The largest request frame accepted, in bytes (Kafka's `socket.request.max.bytes`;
     /// default 100 MiB). A larger frame closes the connection.
     pub max_frame_bytes: usize,
+    /// Connections open at once (Kafka's `max.connections`; default 10,000). One past it is
+    /// closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address (Kafka's `max.connections.per.ip`;
+    /// default: no lower than `max_connections`).
+    pub max_connections_per_ip: usize,
+    /// Request bytes buffered across all connections (Kafka's `queued.max.request.bytes`;
+    /// default 256 MiB). A connection whose next bytes would pass it is not read until
+    /// others drain.
+    pub max_buffered_bytes: usize,
+    /// A connection that sends nothing for this long is closed (Kafka's
+    /// `connections.max.idle.ms`; default 600,000).
+    pub connections_max_idle_ms: u64,
     /// The longest a Fetch waits for records, whatever the client asks (default 10 s).
     pub max_fetch_wait_ms: u64,
     /// Whether to print to standard error why a connection was closed (bad input, an API or
@@ -103,7 +142,13 @@ impl Default for KafkaConfig {
             advertised_host: None,
             default_partitions: 1,
             auto_create_topics: true,
+            max_auto_create_topics: 10_000,
+            auto_create_topics_per_second: 100,
             max_frame_bytes: 100 * 1024 * 1024,
+            max_connections: 10_000,
+            max_connections_per_ip: usize::MAX,
+            max_buffered_bytes: 256 * 1024 * 1024,
+            connections_max_idle_ms: 600_000,
             max_fetch_wait_ms: 10_000,
             log_closes: false,
             coordinator: CoordinatorConfig::default(),

@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 
 use crate::assignor::TopicSpec;
 use crate::error::Error;
-use crate::log::{Log, MemoryLog, ReadLimit, Record};
+use crate::log::{Log, MemoryLog, ReadLimit, Record, RecordView};
 use crate::sync::Clock;
 use crate::types::{Offset, Timestamp, Topic, TopicPartition};
 
@@ -179,6 +179,55 @@ impl Topics {
     pub fn end_offset(&self, tp: &TopicPartition) -> Result<Offset, Error> {
         let (log, p) = self.log(tp)?;
         Ok(Offset(log.end_offset(p)?))
+    }
+
+    /// The number of topics.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.inner.read().len()
+    }
+
+    /// Whether there are no topics.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.inner.read().is_empty()
+    }
+
+    /// Visits the records of a partition from offset `from` within `limit`, borrowed from the
+    /// log (no copy): what a server needs to encode a fetch straight from the log.
+    ///
+    /// ```
+    /// use consumer_groups::log::ReadLimit;
+    /// use consumer_groups::sync::Topics;
+    /// use consumer_groups::{Offset, Timestamp, TopicPartition};
+    ///
+    /// let topics = Topics::new();
+    /// topics.create("orders", 1)?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// for v in [&b"a"[..], b"bb", b"ccc"] {
+    ///     topics.append(&tp, None, Some(v), Timestamp(0))?;
+    /// }
+    /// let mut sizes = Vec::new();
+    /// topics.visit(&tp, Offset(1), ReadLimit::records(10), &mut |r| {
+    ///     sizes.push(r.value.map_or(0, <[u8]>::len));
+    /// })?;
+    /// assert_eq!(sizes, [2, 3]);
+    /// # Ok::<(), consumer_groups::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownTopic`] / [`Error::UnknownPartition`]; [`Error::OffsetOutOfRange`] for
+    /// an offset outside the partition.
+    pub fn visit(
+        &self,
+        tp: &TopicPartition,
+        from: Offset,
+        limit: ReadLimit,
+        visit: &mut dyn FnMut(RecordView<'_>),
+    ) -> Result<(), Error> {
+        let (log, p) = self.log(tp)?;
+        log.read(p, from.0, limit, visit)?;
+        Ok(())
     }
 }
 
