@@ -206,9 +206,8 @@ impl Reactor {
                     last_active: Instant::now(),
                 },
             );
+            // Bytes that arrived with the connection raise a readable event on registration.
             self.shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
-            // Bytes may have arrived with the connection.
-            self.read(token);
         }
     }
 

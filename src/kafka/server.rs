@@ -86,10 +86,8 @@ impl KafkaServer {
     /// # Errors
     /// The listener's I/O error (an address in use, say).
     pub fn start(config: KafkaConfig) -> io::Result<KafkaServer> {
-        let listener = std::net::TcpListener::bind(config.bind)?;
-        listener.set_nonblocking(true)?;
+        let listener = listen(config.bind)?;
         let addr = listener.local_addr()?;
-        let listener = mio::net::TcpListener::from_std(listener);
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let store = Arc::new(LogOffsetStore::new(Arc::new(MemoryLog::new(
@@ -184,6 +182,18 @@ impl KafkaServer {
             let _ = r.join();
         }
     }
+}
+
+/// A non-blocking listener with a backlog of 1024, so that a burst of connections is queued
+/// by the kernel, not dropped, while the reactor accepts them.
+fn listen(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
 }
 
 impl Drop for KafkaServer {
