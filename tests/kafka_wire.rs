@@ -386,7 +386,9 @@ fn produce_then_fetch_returns_the_records_in_batch_format_v2() {
     lo.replica_id = (-1).into();
     let mut lt = ListOffsetsTopic::default();
     lt.name = TopicName(str("events"));
-    lt.partitions = [-2, -1]
+    // Both batches carry timestamps T+0..T+4: the partition's go back in time at offset 5.
+    const T: i64 = 1_700_000_000_000;
+    lt.partitions = [-2, -1, -3, T + 2, T + 5]
         .iter()
         .map(|&ts| {
             let mut p = ListOffsetsPartition::default();
@@ -398,12 +400,21 @@ fn produce_then_fetch_returns_the_records_in_batch_format_v2() {
     lo.topics = vec![lt];
     for version in [3, 7] {
         let r: ListOffsetsResponse = call(&mut s, ApiKey::ListOffsets, version, &lo);
-        let got: Vec<(i16, i64)> = r.topics[0]
+        let got: Vec<(i16, i64, i64)> = r.topics[0]
             .partitions
             .iter()
-            .map(|p| (p.error_code, p.offset))
+            .map(|p| (p.error_code, p.timestamp, p.offset))
             .collect();
-        assert_eq!(got, [(0, 0), (0, 10)], "ListOffsets v{version}");
+        // -3: the earliest record with the largest timestamp, as Kafka answers; by timestamp:
+        // the earliest record at or after it, or -1 past the last.
+        let expected = [
+            (0, -1, 0),
+            (0, -1, 10),
+            (0, T + 4, 4),
+            (0, T + 2, 2),
+            (0, -1, -1),
+        ];
+        assert_eq!(got, expected, "ListOffsets v{version}");
     }
 
     let fetch = |offset: i64| {
