@@ -382,6 +382,8 @@ fn produce_then_fetch_returns_the_records_in_batch_format_v2() {
         assert_eq!((p.error_code, p.base_offset), (0, expected_base));
     }
 
+    // Both batches carry timestamps T+0..T+4: the partition's go back in time at offset 5.
+    const T: i64 = 1_700_000_000_000;
     let list_offsets = |timestamps: &[i64]| {
         let mut lo = ListOffsetsRequest::default();
         lo.replica_id = (-1).into();
@@ -400,14 +402,27 @@ fn produce_then_fetch_returns_the_records_in_batch_format_v2() {
         lo
     };
     for version in [3, 7] {
+        // One timestamp a request: a partition named twice in one is refused (below).
         let mut got = Vec::new();
-        for ts in [-2, -1] {
+        for ts in [-2, -1, -3, T + 2, T + 5, -4, -5] {
             let r: ListOffsetsResponse =
                 call(&mut s, ApiKey::ListOffsets, version, &list_offsets(&[ts]));
             let p = &r.topics[0].partitions[0];
-            got.push((p.error_code, p.offset));
+            got.push((p.error_code, p.timestamp, p.offset));
         }
-        assert_eq!(got, [(0, 0), (0, 10)], "ListOffsets v{version}");
+        // -3: the earliest record with the largest timestamp, as Kafka answers; by timestamp:
+        // the earliest record at or after it, or -1 past the last; -4 (earliest local) is the
+        // log start, -5 (latest tiered) is -1 with nothing tiered.
+        let expected = [
+            (0, -1, 0),
+            (0, -1, 10),
+            (0, T + 4, 4),
+            (0, T + 2, 2),
+            (0, -1, -1),
+            (0, -1, 0),
+            (0, -1, -1),
+        ];
+        assert_eq!(got, expected, "ListOffsets v{version}");
         // One partition named twice: INVALID_REQUEST at each mention, as Kafka answers.
         let r: ListOffsetsResponse = call(
             &mut s,

@@ -12,7 +12,7 @@ use kafka_protocol::messages::{
 use super::metadata::AutoCreate;
 use crate::error::{Error, ErrorCode};
 use crate::sync::Topics;
-use crate::types::{Offset, TopicPartition};
+use crate::types::{Timestamp, TopicPartition};
 
 pub(super) const NONE: i16 = 0;
 pub(super) const OFFSET_OUT_OF_RANGE: i16 = ErrorCode::OffsetOutOfRange.code();
@@ -26,9 +26,6 @@ const INVALID_REQUEST: i16 = 42;
 pub(super) const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 /// Kafka's MESSAGE_TOO_LARGE: a record larger than the log accepts.
 const MESSAGE_TOO_LARGE: i16 = 10;
-
-/// Records read from the log per step while scanning for a timestamp.
-const READ_CHUNK: usize = 500;
 
 /// What the topic APIs need to know about the broker.
 #[derive(Debug, Clone)]
@@ -52,38 +49,22 @@ pub(super) fn code(e: &Error) -> i16 {
 
 impl Broker {
     fn list_offset(&self, tp: &TopicPartition, timestamp: i64) -> Result<(i64, i64), Error> {
-        let start = self.topics.start_offset(tp)?.0;
-        let end = self.topics.end_offset(tp)?.0;
-        match timestamp {
-            -2 => Ok((-1, start)),
-            -1 => Ok((-1, end)),
-            // The record with the largest timestamp (KIP-734); records here only grow.
-            -3 => {
-                if end > start {
-                    let last = self.topics.read(tp, Offset(end - 1), 1)?;
-                    Ok(last
-                        .first()
-                        .map_or((-1, -1), |r| (r.timestamp.0 as i64, r.offset.0)))
-                } else {
-                    Ok((-1, -1))
-                }
-            }
-            t => {
-                // The first record whose timestamp is at least `t`.
-                let mut from = start;
-                while from < end {
-                    let chunk = self.topics.read(tp, Offset(from), READ_CHUNK)?;
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    if let Some(r) = chunk.iter().find(|r| r.timestamp.0 as i64 >= t) {
-                        return Ok((r.timestamp.0 as i64, r.offset.0));
-                    }
-                    from = chunk.last().map_or(end, |r| r.offset.0 + 1);
-                }
-                Ok((-1, -1))
-            }
-        }
+        let found = match timestamp {
+            // Earliest, and earliest local (KIP-405): one and the same without tiered storage.
+            -2 | -4 => return Ok((-1, self.topics.start_offset(tp)?.0)),
+            // Latest tiered (KIP-1005): nothing is tiered here.
+            -5 => return Ok((-1, -1)),
+            -1 => return Ok((-1, self.topics.end_offset(tp)?.0)),
+            // The earliest record with the largest timestamp (KIP-734), as Kafka answers.
+            -3 => self.topics.max_timestamp(tp)?,
+            // The first record whose timestamp is at least `t`, from the partition's time
+            // index. Timestamps here are never negative, so any other negative `t` finds the
+            // first record.
+            t => self
+                .topics
+                .offset_for_timestamp(tp, Timestamp(u64::try_from(t).unwrap_or(0)))?,
+        };
+        Ok(found.map_or((-1, -1), |(t, o)| (t.0 as i64, o.0)))
     }
 
     pub(super) fn list_offsets(
