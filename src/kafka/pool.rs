@@ -3,6 +3,7 @@
 //! while with nothing to do, so idle connections hold no thread.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -159,7 +160,10 @@ impl Worker {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 session.handle(shared, frame)
             }))
-            .unwrap_or(Outcome::Close);
+            .unwrap_or_else(|_| {
+                shared.stats.panics.fetch_add(1, Ordering::Relaxed);
+                Outcome::Close
+            });
             self.count.lock().idle += 1;
             if self
                 .done

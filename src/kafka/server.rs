@@ -40,6 +40,7 @@ pub(super) struct Stats {
     pub(super) connections: AtomicUsize,
     pub(super) threads: AtomicUsize,
     pub(super) buffered: AtomicUsize,
+    pub(super) panics: AtomicUsize,
 }
 
 /// The limits the reactor enforces.
@@ -65,6 +66,9 @@ pub struct ServerStats {
     pub threads: usize,
     /// Request bytes buffered across every connection.
     pub buffered_bytes: usize,
+    /// Requests whose handling panicked (their connections were closed; the server went on).
+    /// Any input that makes this grow is a bug.
+    pub panics: usize,
 }
 
 /// A Kafka broker on TCP, fronting a [`GroupService`] and in-memory [`Topics`]. See the
@@ -165,6 +169,7 @@ impl KafkaServer {
             connections: s.connections.load(Ordering::Relaxed),
             threads: s.threads.load(Ordering::Relaxed),
             buffered_bytes: s.buffered.load(Ordering::Relaxed),
+            panics: s.panics.load(Ordering::Relaxed),
         }
     }
 
