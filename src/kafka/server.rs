@@ -52,7 +52,9 @@ pub(super) struct Limits {
     pub(super) max_idle: Duration,
 }
 
-/// A snapshot of a [`KafkaServer`]'s connections and threads, refreshed about once a second.
+/// A snapshot of a [`KafkaServer`]'s connections and threads: the counts of connections
+/// accepted and refused and of panics are current, the rest as of the reactor's last look
+/// (about once a second).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ServerStats {
