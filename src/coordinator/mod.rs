@@ -36,8 +36,10 @@
 //! ```
 
 mod group;
+mod maintenance;
 
 pub use group::GroupState;
+pub use maintenance::MaintenanceStats;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -79,6 +81,18 @@ pub struct CoordinatorConfig {
     pub owned_partitions: Option<Vec<u32>>,
     /// Seed of the member-id generator.
     pub seed: u64,
+    /// `offsets.retention.check.interval.ms` (10 min): how often offsets past their retention
+    /// are expired (the retention itself is the store's, `offsets.retention.minutes`).
+    pub offsets_retention_check_interval_ms: u64,
+    /// How often each owned partition of the offsets log is looked at for compaction (Kafka's
+    /// `log.cleaner.backoff.ms`, 15 s).
+    pub log_cleaner_backoff_ms: u64,
+    /// Compact a partition once the records appended since its last cleaning make up this
+    /// percentage of it (Kafka's `min.cleanable.dirty.ratio`, 0.5 → 50).
+    pub min_cleanable_dirty_percent: u8,
+    /// How long compaction keeps a tombstone (Kafka's `delete.retention.ms`, 1 day), so a
+    /// reader replaying the log sees the deletion.
+    pub delete_retention_ms: u64,
 }
 
 impl Default for CoordinatorConfig {
@@ -91,6 +105,10 @@ impl Default for CoordinatorConfig {
             new_member_join_timeout_ms: 300_000,
             owned_partitions: None,
             seed: 0x5eed,
+            offsets_retention_check_interval_ms: 600_000,
+            log_cleaner_backoff_ms: 15_000,
+            min_cleanable_dirty_percent: 50,
+            delete_retention_ms: 86_400_000,
         }
     }
 }
@@ -101,6 +119,10 @@ enum TimerKind {
     Pending(GroupId, MemberId),
     Join(GroupId),
     Sync(GroupId, i32),
+    /// Offsets retention (see [`maintenance`]).
+    Expiry,
+    /// Compaction of the offsets log (see [`maintenance`]).
+    Clean,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +145,8 @@ pub struct GroupCoordinator {
     timer_seq: u64,
     out: VecDeque<(RequestId, Response)>,
     rng: u64,
+    maintenance_armed: bool,
+    maintenance: MaintenanceStats,
 }
 
 impl std::fmt::Debug for GroupCoordinator {
@@ -364,6 +388,8 @@ impl GroupCoordinator {
             timer_seq: 0,
             out: VecDeque::new(),
             rng,
+            maintenance_armed: false,
+            maintenance: MaintenanceStats::default(),
         }
     }
 
@@ -572,6 +598,14 @@ impl GroupCoordinator {
     }
 
     /// Checks that this coordinator serves `group` now.
+    /// The offsets-log partitions this coordinator owns now (not those it is loading).
+    fn owned_partitions(&self) -> impl Iterator<Item = u32> + '_ {
+        self.partitions
+            .iter()
+            .filter(|(_, o)| **o == Ownership::Owned)
+            .map(|(&p, _)| p)
+    }
+
     fn serves(&self, group: &GroupId) -> Result<(), ErrorCode> {
         let partition = match self.groups.get(group) {
             Some(g) => g.partition,
@@ -591,6 +625,7 @@ impl GroupCoordinator {
     /// Handles one request at `now`; its response (now or later) comes out of
     /// [`poll_response`](Self::poll_response) tagged `id`.
     pub fn handle(&mut self, now: Timestamp, id: RequestId, request: Request) {
+        self.arm_maintenance(now);
         match request {
             Request::JoinGroup(r) => self.join(now, id, r),
             Request::SyncGroup(r) => self.sync(now, id, r),
@@ -1515,6 +1550,7 @@ impl GroupCoordinator {
     /// Fires every timer due at `now`: expired sessions, pending members that never rejoined,
     /// rebalance and sync deadlines.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.arm_maintenance(now);
         while let Some(Reverse((at, _, _))) = self.timers.peek() {
             if *at > now {
                 break;
@@ -1535,6 +1571,8 @@ impl GroupCoordinator {
                 }
                 TimerKind::Join(gid) => self.on_join_timer(now, &gid, at),
                 TimerKind::Sync(gid, generation) => self.on_sync_timer(now, &gid, generation, at),
+                TimerKind::Expiry => self.on_expiry_timer(now),
+                TimerKind::Clean => self.on_clean_timer(now),
             }
         }
     }
@@ -1847,6 +1885,7 @@ impl GroupCoordinator {
     /// [`LogOffsetStore::load`](crate::offsets::LogOffsetStore::load)). Members of a group
     /// that was Stable resume with their assignments; their sessions run from `now`.
     pub fn load_partition(&mut self, now: Timestamp, partition: u32) {
+        self.arm_maintenance(now);
         self.partitions.insert(partition, Ownership::Owned);
         // A coordinator taking over continues from a generator state of its own, not the one
         // its predecessor had when it started with the same seed.

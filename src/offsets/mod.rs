@@ -50,7 +50,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorCode};
 use crate::log::codec::GroupMetadataValue;
-use crate::log::{Producer, TxnOutcome};
+use crate::log::{CompactionStats, Producer, TxnOutcome};
 use crate::types::{GroupId, Offset, Timestamp, TopicPartition};
 
 /// Kafka's default `offset.metadata.max.bytes`.
@@ -287,6 +287,25 @@ pub trait OffsetStore: Send + Sync {
     /// # Errors
     /// A storage failure; groups handled before it keep their expiry.
     fn expire_offsets(&self, now: Timestamp) -> Result<ExpiryStats, Error>;
+
+    /// Compacts the log of offsets-log `partition` if at least `min_dirty_percent` percent of
+    /// its records are superseded (Kafka's `min.cleanable.dirty.ratio` as a percentage),
+    /// removing tombstones older than `delete_retention_ms`; `None` if it was clean enough.
+    /// Replaying the partition afterwards gives the same state. The default does nothing: a
+    /// store without a log to compact.
+    ///
+    /// # Errors
+    /// A storage failure; the log is as it was.
+    fn compact_if_dirty(
+        &self,
+        partition: u32,
+        now: Timestamp,
+        min_dirty_percent: u8,
+        delete_retention_ms: u64,
+    ) -> Result<Option<CompactionStats>, Error> {
+        let _ = (partition, now, min_dirty_percent, delete_retention_ms);
+        Ok(None)
+    }
 
     /// `group`'s lag on the partitions of `log_ends`, given their log-end offsets.
     fn lag(&self, group: &GroupId, log_ends: &[(TopicPartition, Offset)]) -> GroupLag {

@@ -17,7 +17,9 @@ use crate::log::codec::{
     EndTxnMarker, GroupMetadataValue, OffsetCommitValueRef, OffsetsKeyRef, raw_commit_key,
     raw_commit_value_v3,
 };
-use crate::log::{Log, Producer, ReadLimit, Record, RecordView, Transaction, TxnOutcome};
+use crate::log::{
+    CompactionStats, Log, Producer, ReadLimit, Record, RecordView, Transaction, TxnOutcome,
+};
 use crate::protocol::consumer::{CONSUMER_PROTOCOL_TYPE, Subscription};
 use crate::types::{GroupId, Offset, Timestamp, Topic, TopicPartition};
 
@@ -134,6 +136,11 @@ struct Shard {
     spans: Vec<Span>,
     /// The record list of the last commit, emptied, kept for its allocation.
     records: Vec<Record<'static>>,
+    /// Records in the partition's log: what the last load read, plus what was appended since,
+    /// less what compaction removed.
+    log_records: u64,
+    /// `log_records` right after the last cleaning (0 after a load: all of it may be dirty).
+    cleaned: u64,
 }
 
 /// Empties `v` and returns its allocation as a vector of records of another lifetime (the
@@ -544,6 +551,7 @@ impl LogOffsetStore {
                 .map(PendingTxn::len)
                 .sum(),
         };
+        fresh.log_records = records as u64;
         *guard = fresh;
         Ok(stats)
     }
@@ -659,6 +667,7 @@ impl LogOffsetStore {
             })
             .collect();
         self.log.append(partition, &records)?;
+        shard.log_records += records.len() as u64;
         drop(records);
         let mut removed = 0;
         for (topic, p) in targets {
@@ -924,6 +933,9 @@ impl OffsetStore for LogOffsetStore {
                 txn,
             }));
             let written = self.log.append(partition, &records);
+            if written.is_ok() {
+                shard.log_records += records.len() as u64;
+            }
             shard.records = recycle(records);
             written?
         };
@@ -977,6 +989,7 @@ impl OffsetStore for LogOffsetStore {
             &[Record::new(Some(&key), Some(&value), now)
                 .in_txn(Transaction::Marker(producer, outcome))],
         )?;
+        shard.log_records += 1;
         shard.apply_marker(producer, outcome);
         Ok(())
     }
@@ -1124,6 +1137,7 @@ impl OffsetStore for LogOffsetStore {
         let mut shard = lock.write();
         self.log
             .append(partition, &[Record::new(Some(&key), Some(&value), now)])?;
+        shard.log_records += 1;
         let gi = shard.group_or_insert(group, None);
         shard.apply_metadata(gi, Some(stored));
         Ok(())
@@ -1163,6 +1177,33 @@ impl OffsetStore for LogOffsetStore {
             }
         }
         Ok(stats)
+    }
+
+    fn compact_if_dirty(
+        &self,
+        partition: u32,
+        now: Timestamp,
+        min_dirty_percent: u8,
+        delete_retention_ms: u64,
+    ) -> Result<Option<CompactionStats>, Error> {
+        let lock = self.shard(partition)?;
+        // Under the shard's lock, so no append of this partition runs beside the cleaning.
+        let mut shard = lock.write();
+        // Kafka's dirty ratio: what was appended since the last cleaning, over the whole log.
+        let appended = shard.log_records.saturating_sub(shard.cleaned);
+        if appended == 0
+            || appended * 100 < shard.log_records * u64::from(min_dirty_percent.min(100))
+        {
+            return Ok(None);
+        }
+        let stats = self.log.compact(partition, now, delete_retention_ms)?;
+        let removed = stats.superseded
+            + stats.tombstones_removed
+            + stats.aborted_removed
+            + stats.markers_removed;
+        shard.log_records = shard.log_records.saturating_sub(removed as u64);
+        shard.cleaned = shard.log_records;
+        Ok(Some(stats))
     }
 }
 
