@@ -50,6 +50,12 @@ fn server_process() {
         .initial_rebalance_delay_ms(0);
     config.coordinator.min_session_timeout_ms = 1_000;
     config.max_connections = 20_000;
+    if let Some(ms) = std::env::var("HOSTILE_CLEANER_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.coordinator.log_cleaner_backoff_ms = ms;
+    }
     let server = KafkaServer::start(config).expect("start");
     // A partition of 2,000 records of 1 KiB, and one of 100,000 small records, for the
     // fetch and timestamp cases.
@@ -82,7 +88,12 @@ struct Broker {
 
 impl Broker {
     fn spawn() -> Broker {
+        Broker::spawn_with(&[])
+    }
+
+    fn spawn_with(env: &[(&str, String)]) -> Broker {
         let mut child = Command::new(std::env::current_exe().unwrap())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .args([
                 "--exact",
                 "server_process",
@@ -600,4 +611,80 @@ fn ten_thousand_idle_connections_hold_no_thread_and_little_memory() {
         "{per_connection} bytes a connection"
     );
     drop(held);
+}
+
+/// A steady commit load (4 connections committing 6 partitions each, as fast as answered)
+/// leaves the broker's memory bounded: the coordinator compacts the offsets log on its own
+/// timer. `SOAK_SECONDS` (default 4) sets the length, `SOAK_CLEANER_MS` (default 200) the
+/// cleaner's backoff; `HOSTILE_REPORT=1` prints RSS once a second.
+#[test]
+fn a_steady_commit_load_leaves_memory_bounded() {
+    let seconds: u64 = std::env::var("SOAK_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let cleaner = std::env::var("SOAK_CLEANER_MS").unwrap_or_else(|_| "200".into());
+    let broker = Broker::spawn_with(&[("HOSTILE_CLEANER_MS", cleaner)]);
+    let report = std::env::var_os("HOSTILE_REPORT").is_some();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (stop, commits, addr) = (stop.clone(), commits.clone(), broker.addr);
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+                s.set_read_timeout(Some(WAIT)).unwrap();
+                let mut offset = 0i64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    offset += 1;
+                    let mut oc = OffsetCommitRequest::default();
+                    oc.group_id = GroupId(str(&format!("soak-{w}")));
+                    oc.generation_id_or_member_epoch = -1;
+                    let mut t = OffsetCommitRequestTopic::default();
+                    t.name = TopicName(str("big"));
+                    t.partitions = (0..6)
+                        .map(|p| {
+                            let mut cp = OffsetCommitRequestPartition::default();
+                            cp.partition_index = p;
+                            cp.committed_offset = offset;
+                            cp
+                        })
+                        .collect();
+                    oc.topics = vec![t];
+                    s.write_all(&frame(ApiKey::OffsetCommit, 2, &oc)).unwrap();
+                    read_reply(&mut s).expect("the commit is answered");
+                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        std::thread::sleep(Duration::from_secs(1));
+        let rss = broker.status("VmRSS:");
+        samples.push(rss);
+        if report {
+            println!(
+                "t={:>3} s  commits {:>9}  RSS {:>6.1} MB",
+                started.elapsed().as_secs(),
+                commits.load(std::sync::atomic::Ordering::Relaxed),
+                rss as f64 / 1e6
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let total = commits.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(total > 1_000, "only {total} commits");
+    // After the first second, memory may not keep growing with the commits: the last
+    // sample stays within 64 MB of the first (an unbounded log grows by tens of MB a second
+    // at this rate).
+    let (first, last) = (samples[0], *samples.last().unwrap());
+    assert!(
+        last <= first + (64 << 20),
+        "RSS {first} -> {last} bytes over {total} commits"
+    );
 }
