@@ -205,8 +205,10 @@ fn errors(r: &MetadataResponse) -> Vec<i16> {
 
 #[test]
 fn topics_created_on_first_use_are_bounded_in_number_and_rate() {
-    let mut config = KafkaConfig::default();
-    config.max_auto_create_topics = 3;
+    let config = KafkaConfig {
+        max_auto_create_topics: 3,
+        ..KafkaConfig::default()
+    };
     let (server, mut s) = start(config);
     let r: MetadataResponse = call(&mut s, ApiKey::Metadata, 9, &metadata_for(&["a", "b"]));
     assert_eq!(errors(&r), [0, 0]);
@@ -215,8 +217,10 @@ fn topics_created_on_first_use_are_bounded_in_number_and_rate() {
     assert_eq!(server.topics().len(), 3);
     server.shutdown();
 
-    let mut config = KafkaConfig::default();
-    config.auto_create_topics_per_second = 2;
+    let config = KafkaConfig {
+        auto_create_topics_per_second: 2,
+        ..KafkaConfig::default()
+    };
     let (server, mut s) = start(config);
     let r: MetadataResponse = call(&mut s, ApiKey::Metadata, 9, &metadata_for(&["a", "b", "c"]));
     assert_eq!(errors(&r), [0, 0, 3], "two a second");
@@ -232,8 +236,10 @@ fn topics_created_on_first_use_are_bounded_in_number_and_rate() {
     }
     server.shutdown();
 
-    let mut config = KafkaConfig::default();
-    config.auto_create_topics = false;
+    let config = KafkaConfig {
+        auto_create_topics: false,
+        ..KafkaConfig::default()
+    };
     let (server, mut s) = start(config);
     let r: MetadataResponse = call(&mut s, ApiKey::Metadata, 9, &metadata_for(&["a"]));
     assert_eq!(errors(&r), [3], "off");
