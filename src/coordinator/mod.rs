@@ -368,6 +368,7 @@ impl GroupCoordinator {
     }
 
     /// The next response to send.
+    #[must_use]
     pub fn poll_response(&mut self) -> Option<(RequestId, Response)> {
         self.out.pop_front()
     }
@@ -404,6 +405,81 @@ impl GroupCoordinator {
     #[must_use]
     pub fn leader(&self, group: &str) -> Option<MemberId> {
         self.groups.get(group).and_then(|g| g.leader.clone())
+    }
+
+    /// The pending members of `group`, sorted: dynamic members told MEMBER_ID_REQUIRED (KIP-394)
+    /// that have not yet joined with the id they were given. They are not members yet, but a
+    /// rebalance waits for them (until they join, or their session timeout lapses).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use consumer_groups::coordinator::{CoordinatorConfig, GroupCoordinator, Request, RequestId, Response};
+    /// # use consumer_groups::log::MemoryLog;
+    /// # use consumer_groups::offsets::LogOffsetStore;
+    /// # use consumer_groups::protocol::group::{JoinGroupRequest, JoinProtocol};
+    /// # use consumer_groups::Timestamp;
+    /// # let store = Arc::new(LogOffsetStore::new(Arc::new(MemoryLog::new(50))));
+    /// let mut coordinator = GroupCoordinator::new(CoordinatorConfig::default(), store);
+    /// let join = JoinGroupRequest::new("billing", vec![JoinProtocol::new("range", vec![])]);
+    /// coordinator.handle(Timestamp(0), RequestId(1), Request::JoinGroup(join));
+    /// let Some((_, Response::JoinGroup(r))) = coordinator.poll_response() else { panic!() };
+    /// assert_eq!(coordinator.pending_members("billing"), [r.member_id]);
+    /// assert!(coordinator.members("billing").is_empty());
+    /// ```
+    #[must_use]
+    pub fn pending_members(&self, group: &str) -> Vec<MemberId> {
+        let mut pending: Vec<MemberId> = self
+            .groups
+            .get(group)
+            .map(|g| g.pending.keys().cloned().collect())
+            .unwrap_or_default();
+        pending.sort_unstable();
+        pending
+    }
+
+    /// The members of `group` that still owe a SyncGroup for the current generation, in order
+    /// of first join. Empty unless a rebalance has handed out its JoinGroup answers; those
+    /// still listed when the rebalance timeout passes are removed from the group.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use consumer_groups::coordinator::{CoordinatorConfig, GroupCoordinator, Request, RequestId, Response};
+    /// # use consumer_groups::log::MemoryLog;
+    /// # use consumer_groups::offsets::LogOffsetStore;
+    /// # use consumer_groups::protocol::group::{JoinGroupRequest, JoinProtocol, SyncGroupRequest};
+    /// # use consumer_groups::Timestamp;
+    /// # let store = Arc::new(LogOffsetStore::new(Arc::new(MemoryLog::new(50))));
+    /// let config = CoordinatorConfig { initial_rebalance_delay_ms: 0, ..CoordinatorConfig::default() };
+    /// let mut coordinator = GroupCoordinator::new(config, store);
+    /// let mut join = JoinGroupRequest::new("billing", vec![JoinProtocol::new("range", vec![])]);
+    /// join.require_known_member_id = false; // a client from before KIP-394
+    /// coordinator.handle(Timestamp(0), RequestId(1), Request::JoinGroup(join));
+    /// let Some((_, Response::JoinGroup(r))) = coordinator.poll_response() else { panic!() };
+    /// assert_eq!(coordinator.pending_sync_members("billing"), [r.member_id.clone()]);
+    /// let sync = SyncGroupRequest {
+    ///     group_id: "billing".into(),
+    ///     generation: r.generation,
+    ///     member_id: r.member_id,
+    ///     group_instance_id: None,
+    ///     protocol_type: None,
+    ///     protocol_name: None,
+    ///     assignments: vec![],
+    /// };
+    /// coordinator.handle(Timestamp(1), RequestId(2), Request::SyncGroup(sync));
+    /// assert!(coordinator.pending_sync_members("billing").is_empty());
+    /// ```
+    #[must_use]
+    pub fn pending_sync_members(&self, group: &str) -> Vec<MemberId> {
+        self.groups
+            .get(group)
+            .map(|g| {
+                g.ordered()
+                    .into_iter()
+                    .filter(|m| g.pending_sync.contains(&m.id))
+                    .map(|m| m.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Checks the coordinator's internal consistency: every group's leader and pending-sync
