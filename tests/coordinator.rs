@@ -13,9 +13,9 @@ use consumer_groups::log::{
 use consumer_groups::offsets::{LogOffsetStore, OffsetCommit, OffsetStore};
 use consumer_groups::protocol::consumer::{Subscription, TopicPartitions};
 use consumer_groups::protocol::group::{
-    HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, JoinProtocol, LeaveGroupRequest,
-    LeavingMember, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, SyncGroupResponse,
-    TxnOffsetCommitRequest,
+    HeartbeatRequest, JoinGroupMember, JoinGroupRequest, JoinGroupResponse, JoinProtocol,
+    LeaveGroupRequest, LeaveGroupResponse, LeavingMember, OffsetCommitRequest, OffsetFetchRequest,
+    SyncGroupRequest, SyncGroupResponse, TxnOffsetCommitRequest,
 };
 use consumer_groups::{
     Error, ErrorCode, Generation, GroupId, GroupInstanceId, MemberId, Offset, Timestamp,
@@ -2130,4 +2130,115 @@ fn an_offset_commit_with_generation_minus_one_to_an_empty_group_ignores_the_memb
         ),
         ErrorCode::UnknownMemberId
     );
+}
+
+/// The JoinGroup answer of generation `generation` to `member`, the only member and leader,
+/// as the tests' `join_req` builds it.
+fn sole_member_join(member: &MemberId, instance: Option<&str>, generation: i32) -> Response {
+    Response::JoinGroup(JoinGroupResponse {
+        error: ErrorCode::None,
+        generation: Generation(generation),
+        protocol_type: Some("consumer".into()),
+        protocol_name: Some("range".into()),
+        leader: member.clone(),
+        skip_assignment: false,
+        member_id: member.clone(),
+        members: vec![JoinGroupMember {
+            member_id: member.clone(),
+            group_instance_id: instance.map(GroupInstanceId::from),
+            metadata: subscription(&["t"]),
+        }],
+    })
+}
+
+/// A static member alone in a rebalance it has not rejoined: a dynamic member started the
+/// rebalance at 1 s (its timeout ends at 61 s) and left at 2 s. Returns the static member.
+fn static_member_alone_in_a_rebalance(h: &mut H) -> MemberId {
+    let j = static_join(h, 0, "i-1");
+    let a = join_resp(h.answer(j)).member_id;
+    let s = h.sync(0, &a, 1, vec![(a.clone(), vec![1])]);
+    assert_eq!(sync_resp(h.answer(s)).error, ErrorCode::None);
+    let (b, jb) = h.new_member(1_000);
+    let leaving = LeavingMember {
+        member_id: b.clone(),
+        group_instance_id: None,
+        reason: None,
+    };
+    let leave = h.send(
+        2_000,
+        Request::LeaveGroup(LeaveGroupRequest {
+            group_id: G.into(),
+            members: vec![leaving.clone()],
+        }),
+    );
+    assert_eq!(
+        h.drain(),
+        [
+            (
+                jb,
+                Response::JoinGroup(JoinGroupResponse::error(ErrorCode::UnknownMemberId, b))
+            ),
+            (
+                leave,
+                Response::LeaveGroup(LeaveGroupResponse {
+                    error: ErrorCode::None,
+                    members: vec![(leaving, ErrorCode::None)],
+                })
+            ),
+        ]
+    );
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    a
+}
+
+/// Kafka's `GroupMetadataManager.completeClassicGroupJoin`: when the rebalance timeout passes
+/// and no member has rejoined but static members remain, the join phase waits another
+/// rebalance timeout (same generation) instead of completing a generation nobody joined.
+#[test]
+fn a_join_phase_nobody_rejoined_waits_another_rebalance_timeout_while_static_members_remain() {
+    let mut h = H::new(config());
+    let a = static_member_alone_in_a_rebalance(&mut h);
+    // Through two rebalance timeouts (61 s, 121 s), the join phase goes on in generation 1.
+    for t in (4_000..=128_000).step_by(4_000) {
+        h.c.handle_timeout(Timestamp(t));
+        assert!(h.drain().is_empty(), "at {t}");
+        assert_eq!(
+            h.heartbeat(t, &a, 1),
+            ErrorCode::RebalanceInProgress,
+            "at {t}"
+        );
+    }
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    assert_eq!(h.c.generation(G), Some(Generation(1)));
+    assert_eq!(h.c.members(G), std::slice::from_ref(&a));
+    // The static member rejoins: the generation completes at once, with it alone.
+    let rejoin = h.send(130_000, Request::JoinGroup(h.join_req(&a, Some("i-1"))));
+    assert_eq!(h.drain(), [(rejoin, sole_member_join(&a, Some("i-1"), 2))]);
+}
+
+/// Kafka's `GroupMetadataManager.completeClassicGroupJoin`: the extended join phase ends when
+/// session timeouts remove the static members that did not rejoin; the group is then Empty.
+#[test]
+fn a_join_phase_nobody_rejoined_ends_when_the_static_members_sessions_lapse() {
+    let mut h = H::new(config());
+    let a = static_member_alone_in_a_rebalance(&mut h);
+    // The static member heartbeats past the first rebalance timeout, then falls silent.
+    for t in (4_000..=64_000).step_by(4_000) {
+        h.c.handle_timeout(Timestamp(t));
+        assert_eq!(
+            h.heartbeat(t, &a, 1),
+            ErrorCode::RebalanceInProgress,
+            "at {t}"
+        );
+    }
+    h.c.handle_timeout(Timestamp(73_999));
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    assert_eq!(h.c.generation(G), Some(Generation(1)));
+    h.c.handle_timeout(Timestamp(74_000));
+    assert!(h.drain().is_empty());
+    assert_eq!(h.state(), Some(GroupState::Empty));
+    assert_eq!(h.c.generation(G), Some(Generation(2)));
+    assert!(h.c.members(G).is_empty());
+    let meta = h.store.group_metadata(&GroupId::from(G)).unwrap();
+    assert_eq!((meta.generation, meta.members.len()), (2, 0));
 }

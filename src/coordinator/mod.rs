@@ -1186,6 +1186,15 @@ impl GroupCoordinator {
             self.remove_member_quietly(gid, &m);
         }
         let g = self.groups.get_mut(gid).expect("known group");
+        if g.awaiting() == 0 && !g.members.is_empty() {
+            // Nobody rejoined, but static members remain (Kafka's completeClassicGroupJoin when
+            // maybeElectNewJoinedLeader fails): no generation without a member, so wait another
+            // rebalance timeout; their sessions lapse meanwhile unless they heartbeat.
+            let deadline = now.plus_millis(g.rebalance_timeout_ms().max(1));
+            g.join_deadline = Some(deadline);
+            self.arm(deadline, TimerKind::Join(gid.clone()));
+            return;
+        }
         // Keep the leader if it rejoined, else the earliest-joined member that did.
         if g.leader
             .as_ref()
