@@ -2242,3 +2242,64 @@ fn a_join_phase_nobody_rejoined_ends_when_the_static_members_sessions_lapse() {
     let meta = h.store.group_metadata(&GroupId::from(G)).unwrap();
     assert_eq!((meta.generation, meta.members.len()), (2, 0));
 }
+
+/// Kafka's `resetAndPropagateAssignmentWithError` → `propagateAssignment`: a member whose
+/// parked SyncGroup is answered REBALANCE_IN_PROGRESS (here because the leader expired) gets
+/// a fresh session (`rescheduleClassicGroupMemberHeartbeat`), so it has time to rejoin.
+#[test]
+fn a_member_whose_parked_sync_is_answered_with_an_error_gets_a_fresh_session() {
+    let mut h = H::new(config());
+    let v = h.new_members(0, 2);
+    let (a, b) = (v[0].0.clone(), v[1].0.clone());
+    assert_eq!(h.drain().len(), 2);
+    // The follower syncs at once and waits; the leader falls silent. Both sessions end at 10 s.
+    let sb = h.sync(0, &b, 1, vec![]);
+    assert!(h.drain().is_empty());
+    h.c.handle_timeout(Timestamp(10_000));
+    assert_eq!(
+        h.drain(),
+        [(
+            sb,
+            Response::SyncGroup(SyncGroupResponse::error(ErrorCode::RebalanceInProgress))
+        )]
+    );
+    assert_eq!(h.c.members(G), std::slice::from_ref(&b));
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    // b's session runs from the answer: it rejoins just before 20 s and leads generation 2.
+    h.c.handle_timeout(Timestamp(19_999));
+    assert!(h.drain().is_empty());
+    let rejoin = h.rejoin(19_999, &b);
+    assert_eq!(h.drain(), [(rejoin, sole_member_join(&b, None, 2))]);
+    assert!(!h.c.members(G).contains(&a));
+}
+
+/// Kafka's `setAndPropagateAssignment` → `propagateAssignment`: a member whose parked
+/// SyncGroup gets the leader's assignment gets a fresh session, however long it waited.
+#[test]
+fn a_member_whose_parked_sync_is_answered_with_its_assignment_gets_a_fresh_session() {
+    let mut h = H::new(config());
+    let v = h.new_members(0, 2);
+    let (a, b) = (v[0].0.clone(), v[1].0.clone());
+    assert_eq!(h.drain().len(), 2);
+    // The follower syncs at once; the leader takes 9 s to assign.
+    let sb = h.sync(0, &b, 1, vec![]);
+    let sa = h.sync(9_000, &a, 1, vec![(b.clone(), vec![2])]);
+    let assigned = |assignment: Vec<u8>| {
+        Response::SyncGroup(SyncGroupResponse {
+            error: ErrorCode::None,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            assignment,
+        })
+    };
+    assert_eq!(
+        h.drain(),
+        [(sa, assigned(Vec::new())), (sb, assigned(vec![2]))]
+    );
+    // b's session runs from its answer at 9 s, not from its sync at 0 s.
+    h.c.handle_timeout(Timestamp(18_999));
+    assert!(h.drain().is_empty());
+    assert_eq!(h.state(), Some(GroupState::Stable));
+    assert_eq!(h.c.members(G), [a, b.clone()]);
+    assert_eq!(h.heartbeat(18_999, &b, 1), ErrorCode::None);
+}

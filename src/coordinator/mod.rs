@@ -1109,16 +1109,11 @@ impl GroupCoordinator {
     }
 
     fn prepare_rebalance(&mut self, now: Timestamp, gid: &GroupId) {
-        let g = self.groups.get_mut(gid).expect("known group");
-        if g.state == GroupState::CompletingRebalance {
+        if self.groups[gid].state == GroupState::CompletingRebalance {
             // Everyone waiting for an assignment must rejoin.
-            for m in g.members.values_mut() {
-                m.assignment.clear();
-                if let Some(s) = m.awaiting_sync.take() {
-                    sync_error(&mut self.out, s, ErrorCode::RebalanceInProgress);
-                }
-            }
+            self.reset_and_propagate_error(now, gid, ErrorCode::RebalanceInProgress);
         }
+        let g = self.groups.get_mut(gid).expect("known group");
         g.pending_sync.clear();
         g.sync_deadline = None;
         let rebalance_ms = g.rebalance_timeout_ms();
@@ -1360,43 +1355,69 @@ impl GroupCoordinator {
         }
         let value = self.metadata_value(gid, now);
         let stored = self.store.store_group_metadata(gid, value, now);
-        let g = self.groups.get_mut(gid).expect("known group");
         match stored {
             Ok(()) => {
+                self.propagate_assignment(now, gid, ErrorCode::None);
+                let g = self.groups.get_mut(gid).expect("known group");
                 g.transition(GroupState::Stable, now);
-                let mut parked: Vec<(u64, RequestId, Vec<u8>)> = g
-                    .members
-                    .values_mut()
-                    .filter_map(|m| {
-                        let r = m.awaiting_sync.take()?;
-                        Some((m.seq, r, m.assignment.clone()))
-                    })
-                    .collect();
-                parked.sort_unstable_by_key(|p| p.0);
-                self.out.reserve(parked.len());
-                for (_, req, assignment) in parked {
-                    let resp = SyncGroupResponse {
-                        error: ErrorCode::None,
-                        protocol_type: g.protocol_type.clone(),
-                        protocol_name: g.protocol.clone(),
-                        assignment,
-                    };
-                    self.out.push_back((req, Response::SyncGroup(resp)));
-                }
             }
             Err(_) => {
-                let mut parked: Vec<(u64, RequestId)> = Vec::new();
-                for m in g.members.values_mut() {
-                    m.assignment.clear();
-                    if let Some(r) = m.awaiting_sync.take() {
-                        parked.push((m.seq, r));
-                    }
-                }
-                parked.sort_unstable();
-                for (_, r) in parked {
-                    sync_error(&mut self.out, r, ErrorCode::CoordinatorNotAvailable);
-                }
+                self.reset_and_propagate_error(now, gid, ErrorCode::CoordinatorNotAvailable);
                 self.maybe_prepare_rebalance(now, gid);
+            }
+        }
+    }
+
+    /// Kafka's `resetAndPropagateAssignmentWithError`: clears every member's assignment, then
+    /// answers the parked SyncGroups with `error`.
+    fn reset_and_propagate_error(&mut self, now: Timestamp, gid: &GroupId, error: ErrorCode) {
+        let g = self.groups.get_mut(gid).expect("known group");
+        for m in g.members.values_mut() {
+            m.assignment.clear();
+        }
+        self.propagate_assignment(now, gid, error);
+    }
+
+    /// Kafka's `propagateAssignment`: answers every parked SyncGroup of `gid`, in order of first
+    /// join, with the member's assignment (or with `error` alone), and restarts the session of
+    /// each member answered: its deadline may have passed while it waited, and it must not be
+    /// removed before it could heartbeat again.
+    fn propagate_assignment(&mut self, now: Timestamp, gid: &GroupId, error: ErrorCode) {
+        let GroupCoordinator {
+            groups,
+            sessions,
+            timers,
+            timer_seq,
+            out,
+            ..
+        } = self;
+        let g = groups.get_mut(gid).expect("known group");
+        let mut parked: Vec<(u64, RequestId, &MemberId, &[u8])> = g
+            .members
+            .values_mut()
+            .filter_map(|m| {
+                let r = m.awaiting_sync.take()?;
+                Some((m.seq, r, &m.id, m.assignment.as_slice()))
+            })
+            .collect();
+        parked.sort_unstable_by_key(|p| p.0);
+        out.reserve(parked.len());
+        for (_, req, member, assignment) in parked {
+            let resp = if error == ErrorCode::None {
+                SyncGroupResponse {
+                    error,
+                    protocol_type: g.protocol_type.clone(),
+                    protocol_name: g.protocol.clone(),
+                    assignment: assignment.to_vec(),
+                }
+            } else {
+                SyncGroupResponse::error(error)
+            };
+            out.push_back((req, Response::SyncGroup(resp)));
+            let k = key(gid, member);
+            if let Some(s) = sessions.get_mut(&k) {
+                let d = s.renewed(now);
+                set_deadline(timers, timer_seq, k, s, d);
             }
         }
     }
