@@ -2303,3 +2303,99 @@ fn a_member_whose_parked_sync_is_answered_with_its_assignment_gets_a_fresh_sessi
     assert_eq!(h.c.members(G), [a, b.clone()]);
     assert_eq!(h.heartbeat(18_999, &b, 1), ErrorCode::None);
 }
+
+/// Kafka's `classicGroupJoinToClassicGroup` drops a joining member the group has no room for
+/// (`group.remove`), pending members (KIP-394) included: a refused pending member leaves no
+/// entry behind for the next rebalance to wait for.
+#[test]
+fn a_pending_member_refused_for_group_max_size_is_no_longer_pending() {
+    let mut h = H::new(CoordinatorConfig {
+        max_group_size: 2,
+        ..config()
+    });
+    let (a, b) = stable_pair(&mut h);
+    // The leader rejoins, which starts a rebalance; c gets its id while there is room (its
+    // session, and so its pending entry, lasts 5 min); b rejoins and fills the group.
+    let join_c = |h: &H, member: &MemberId| {
+        let mut r = h.join_req(member, None);
+        r.session_timeout_ms = 300_000;
+        Request::JoinGroup(r)
+    };
+    let ja = h.rejoin(1, &a);
+    let first = h.send(1, join_c(&h, &MemberId::from("")));
+    let c = join_resp(h.answer(first)).member_id;
+    assert_eq!(h.c.pending_members(G), std::slice::from_ref(&c));
+    let jb = h.rejoin(1, &b);
+    // Kafka's hasAllMembersJoined: the rebalance waits for c until its timeout.
+    assert!(h.drain().is_empty());
+    h.c.handle_timeout(Timestamp(60_001));
+    let out = h.drain();
+    assert_eq!(out.iter().map(|(r, _)| *r).collect::<Vec<_>>(), [ja, jb]);
+    let sa = h.sync(60_001, &a, 2, vec![]);
+    let sb = h.sync(60_001, &b, 2, vec![]);
+    assert_eq!(h.drain().len(), 2, "{sa:?} {sb:?}");
+    // c comes back: no room. It is answered without a member id and is no longer pending.
+    let refused = h.send(60_002, join_c(&h, &c));
+    assert_eq!(
+        h.drain(),
+        [(
+            refused,
+            Response::JoinGroup(JoinGroupResponse::error(
+                ErrorCode::GroupMaxSizeReached,
+                MemberId::from("")
+            ))
+        )]
+    );
+    assert!(h.c.pending_members(G).is_empty());
+    // The next rebalance completes as soon as both members have rejoined.
+    let ja = h.rejoin(60_003, &a);
+    let jb = h.rejoin(60_003, &b);
+    let out = h.drain();
+    assert_eq!(out.iter().map(|(r, _)| *r).collect::<Vec<_>>(), [ja, jb]);
+    assert_eq!(join_resp(Some(out[0].1.clone())).generation, Generation(3));
+}
+
+/// Kafka's `classicGroupJoinToClassicGroup` answers GROUP_MAX_SIZE_REACHED with no member id
+/// (`JoinGroupRequest.UNKNOWN_MEMBER_ID`), even to a pending member that sent its own. Here
+/// the refusal leaves nobody to wait for, so the rebalance completes with it.
+#[test]
+fn a_group_max_size_reached_answer_carries_no_member_id() {
+    let mut h = H::new(CoordinatorConfig {
+        max_group_size: 2,
+        ..config()
+    });
+    let (a, b) = stable_pair(&mut h);
+    // The leader rejoins; c is told MEMBER_ID_REQUIRED; b rejoins and fills the group.
+    let ja = h.rejoin(1, &a);
+    let c = h.member_id(1);
+    let jb = h.rejoin(1, &b);
+    assert!(h.drain().is_empty());
+    let jc = h.rejoin(2, &c);
+    let out = h.drain();
+    assert_eq!(
+        out[0],
+        (
+            jc,
+            Response::JoinGroup(JoinGroupResponse::error(
+                ErrorCode::GroupMaxSizeReached,
+                MemberId::from("")
+            ))
+        )
+    );
+    assert_eq!(
+        out[1..].iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+        [ja, jb]
+    );
+    // A newcomer is refused the same way.
+    let jd = h.send(3, Request::JoinGroup(h.join_req("", None)));
+    assert_eq!(
+        h.drain(),
+        [(
+            jd,
+            Response::JoinGroup(JoinGroupResponse::error(
+                ErrorCode::GroupMaxSizeReached,
+                MemberId::from("")
+            ))
+        )]
+    );
+}

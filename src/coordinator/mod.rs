@@ -783,13 +783,13 @@ impl GroupCoordinator {
             Some(g) => self.join_refusal(g, &r),
         };
         if let Some(e) = refusal {
-            if e == ErrorCode::GroupMaxSizeReached && !created {
-                // Kafka drops a known member the group has no room for.
-                let gid = r.group_id.clone();
-                if self.groups[&gid].members.contains_key(&r.member_id) {
-                    self.remove_member_quietly(&gid, &r.member_id);
-                    self.after_removal(now, &gid);
+            if e == ErrorCode::GroupMaxSizeReached {
+                // Kafka answers without a member id (JoinGroupRequest.UNKNOWN_MEMBER_ID).
+                join_error(&mut self.out, id, e, unknown());
+                if !created {
+                    self.remove_refused_member(now, &r.group_id, &r.member_id);
                 }
+                return;
             }
             return join_error(&mut self.out, id, e, r.member_id);
         }
@@ -820,6 +820,19 @@ impl GroupCoordinator {
             Some(ErrorCode::InconsistentGroupProtocol)
         } else {
             None
+        }
+    }
+
+    /// Drops `member` from a group that has no room for it, as Kafka's `group.remove` does
+    /// when it refuses a join: a member leaves the group, a pending member (told
+    /// MEMBER_ID_REQUIRED) leaves the pending set, so no rebalance waits for it.
+    fn remove_refused_member(&mut self, now: Timestamp, gid: &GroupId, member: &MemberId) {
+        let g = self.groups.get_mut(gid).expect("checked");
+        if g.pending.remove(member).is_some() {
+            self.try_complete_join(now, gid);
+        } else if g.members.contains_key(member) {
+            self.remove_member_quietly(gid, member);
+            self.after_removal(now, gid);
         }
     }
 
