@@ -1412,7 +1412,7 @@ fn a_known_member_the_group_has_no_room_for_is_removed() {
     let mut h = H::new(config());
     let (a, b) = stable_pair(&mut h);
     // The limit shrinks below the group's size, as after a broker restart with a new
-    // group.max.size: a third member's join starts a rebalance, and only two may rejoin.
+    // group.max.size: loading starts a rebalance, and only one member may rejoin.
     let p = h.store.partition_of(&GroupId::from(G));
     h.c = GroupCoordinator::new(
         CoordinatorConfig {
@@ -1424,7 +1424,7 @@ fn a_known_member_the_group_has_no_room_for_is_removed() {
     h.c.load_partition(Timestamp(0), p);
     assert_eq!(h.c.members(G).len(), 2);
     let ja = h.rejoin(1, &a);
-    // a rejoins (Stable leader: starts a rebalance and is parked); b is over the limit.
+    // a rejoins and is parked; b is over the limit.
     let jb = h.rejoin(1, &b);
     let all = h.drain();
     let get = |id| join_resp(all.iter().find(|(r, _)| *r == id).map(|(_, r)| r.clone()));
@@ -2302,6 +2302,67 @@ fn a_member_whose_parked_sync_is_answered_with_its_assignment_gets_a_fresh_sessi
     assert_eq!(h.state(), Some(GroupState::Stable));
     assert_eq!(h.c.members(G), [a, b.clone()]);
     assert_eq!(h.heartbeat(18_999, &b, 1), ErrorCode::None);
+}
+
+/// Reloads the fixture's group on a new coordinator with `config`, at 100 ms.
+fn reload(h: &H, config: CoordinatorConfig) -> H {
+    let p = h.store.partition_of(&GroupId::from(G));
+    let store = Arc::new(LogOffsetStore::new(h.log.clone()));
+    store.load(p).unwrap();
+    let mut c = GroupCoordinator::new(config, store.clone());
+    c.load_partition(Timestamp(100), p);
+    H {
+        c,
+        store,
+        log: h.log.clone(),
+        next: 100,
+    }
+}
+
+/// Kafka's `GroupMetadataManager.onLoaded`: a group loaded with more members than
+/// `group.max.size` (the limit shrank since it was written) starts a rebalance, so that only
+/// as many members as fit rejoin.
+#[test]
+fn a_group_loaded_with_more_members_than_group_max_size_rebalances() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    let fits = reload(
+        &h,
+        CoordinatorConfig {
+            max_group_size: 2,
+            ..config()
+        },
+    );
+    assert_eq!(fits.state(), Some(GroupState::Stable));
+    let mut h = reload(
+        &h,
+        CoordinatorConfig {
+            max_group_size: 1,
+            ..config()
+        },
+    );
+    assert!(h.drain().is_empty());
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    assert_eq!(h.c.generation(G), Some(Generation(1)));
+    assert_eq!(h.c.members(G), [a.clone(), b.clone()]);
+    assert_eq!(h.heartbeat(200, &b, 1), ErrorCode::RebalanceInProgress);
+    // The first to rejoin keeps its place; the other is refused and removed.
+    let ja = h.rejoin(300, &a);
+    assert!(h.drain().is_empty());
+    let jb = h.rejoin(300, &b);
+    assert_eq!(
+        h.drain(),
+        [
+            (
+                jb,
+                Response::JoinGroup(JoinGroupResponse::error(
+                    ErrorCode::GroupMaxSizeReached,
+                    MemberId::from("")
+                ))
+            ),
+            (ja, sole_member_join(&a, None, 2)),
+        ]
+    );
 }
 
 /// Kafka's `classicGroupJoinToClassicGroup` drops a joining member the group has no room for

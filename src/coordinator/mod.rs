@@ -2032,9 +2032,15 @@ impl GroupCoordinator {
                     self.sessions.remove(&key(&gid, m));
                 }
             }
+            let over_capacity = members.len() > self.config.max_group_size;
             for (m, timeout_ms) in members {
                 self.open_session(now, &gid, &m, timeout_ms);
                 self.heartbeat_member(now, &gid, &m);
+            }
+            if over_capacity {
+                // Kafka's onLoaded: `group.max.size` may have shrunk since the group was
+                // written; a rebalance lets the members commit, and only that many rejoin.
+                self.prepare_rebalance(now, &gid);
             }
         }
     }
