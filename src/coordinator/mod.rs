@@ -16,7 +16,10 @@
 //! * a tie in the protocol vote goes to the tied protocol the earliest-joined member prefers;
 //! * the leader's member list is in order of first join;
 //! * member ids are the client id, `-`, and a UUID-shaped suffix drawn from a generator seeded
-//!   by [`CoordinatorConfig::seed`].
+//!   by [`CoordinatorConfig::seed`]. The coordinator never reads randomness itself: a host that
+//!   restarts must give each start its own seed, or a restarted coordinator hands out the ids
+//!   of the previous run again ([`GroupService`](crate::sync::GroupService) draws one unless
+//!   given one).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -77,9 +80,17 @@ pub struct CoordinatorConfig {
     pub new_member_join_timeout_ms: u64,
     /// Offsets-log partitions this coordinator owns; `None` for all of them.
     pub owned_partitions: Option<Vec<u32>>,
-    /// Seed of the member-id generator.
-    pub seed: u64,
+    /// Seed of the member-id generator: the same seed gives the same member ids in the same
+    /// order. `None` (the default) leaves the choice to the host:
+    /// [`GroupService`](crate::sync::GroupService) (and the Kafka front end on it) draws a
+    /// fresh seed from the operating system's randomness at each start, see
+    /// [`random_seed`](crate::sync::random_seed); a bare [`GroupCoordinator`], which never reads
+    /// randomness, uses a fixed seed. Give a seed to replay a run (tests, simulation).
+    pub seed: Option<u64>,
 }
+
+/// The member-id seed of a [`GroupCoordinator`] whose [`CoordinatorConfig::seed`] is `None`.
+const DEFAULT_SEED: u64 = 0x5eed;
 
 impl Default for CoordinatorConfig {
     fn default() -> Self {
@@ -90,7 +101,7 @@ impl Default for CoordinatorConfig {
             max_group_size: i32::MAX as usize,
             new_member_join_timeout_ms: 300_000,
             owned_partitions: None,
-            seed: 0x5eed,
+            seed: None,
         }
     }
 }
@@ -353,7 +364,7 @@ impl GroupCoordinator {
                 .map(|p| (p, Ownership::Owned))
                 .collect(),
         };
-        let rng = config.seed;
+        let rng = config.seed.unwrap_or(DEFAULT_SEED);
         GroupCoordinator {
             config,
             store,
