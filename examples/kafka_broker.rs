@@ -8,8 +8,9 @@
 //! Options: `--port N` (0 picks a free one), `--host ADDR` (the address to bind, 127.0.0.1 by
 //! default), `--partitions N` (partitions of auto-created topics, default 1),
 //! `--initial-rebalance-delay-ms N` (default 3000), `--min-session-timeout-ms N` (default
-//! 6000), `--verbose` (print why a connection was closed). The first line printed is
-//! `listening on HOST:PORT`; the broker runs until killed.
+//! 6000), `--seed N` (seed of the member ids, to replay a run; by default each start draws
+//! its own, so ids never repeat across restarts), `--verbose` (print why a connection was
+//! closed). The first line printed is `listening on HOST:PORT`; the broker runs until killed.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -39,11 +40,13 @@ fn config() -> Result<KafkaConfig, String> {
                 config.coordinator.min_session_timeout_ms =
                     parse("--min-session-timeout-ms", args.next())?;
             }
+            "--seed" => config.coordinator.seed = Some(parse("--seed", args.next())?),
             "--verbose" => config.log_closes = true,
             "-h" | "--help" => {
                 return Err(
                     "usage: kafka_broker [--port N] [--host ADDR] [--partitions N] \
-                            [--initial-rebalance-delay-ms N] [--min-session-timeout-ms N] [--verbose]"
+                            [--initial-rebalance-delay-ms N] [--min-session-timeout-ms N] \
+                            [--seed N] [--verbose]"
                         .into(),
                 );
             }

@@ -13,9 +13,9 @@ use consumer_groups::log::{
 use consumer_groups::offsets::{LogOffsetStore, OffsetCommit, OffsetStore};
 use consumer_groups::protocol::consumer::{Subscription, TopicPartitions};
 use consumer_groups::protocol::group::{
-    HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, JoinProtocol, LeaveGroupRequest,
-    LeavingMember, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest, SyncGroupResponse,
-    TxnOffsetCommitRequest,
+    HeartbeatRequest, JoinGroupMember, JoinGroupRequest, JoinGroupResponse, JoinProtocol,
+    LeaveGroupRequest, LeaveGroupResponse, LeavingMember, OffsetCommitRequest, OffsetFetchRequest,
+    SyncGroupRequest, SyncGroupResponse, TxnOffsetCommitRequest,
 };
 use consumer_groups::{
     Error, ErrorCode, Generation, GroupId, GroupInstanceId, MemberId, Offset, Timestamp,
@@ -1412,7 +1412,7 @@ fn a_known_member_the_group_has_no_room_for_is_removed() {
     let mut h = H::new(config());
     let (a, b) = stable_pair(&mut h);
     // The limit shrinks below the group's size, as after a broker restart with a new
-    // group.max.size: a third member's join starts a rebalance, and only two may rejoin.
+    // group.max.size: loading starts a rebalance, and only one member may rejoin.
     let p = h.store.partition_of(&GroupId::from(G));
     h.c = GroupCoordinator::new(
         CoordinatorConfig {
@@ -1424,7 +1424,7 @@ fn a_known_member_the_group_has_no_room_for_is_removed() {
     h.c.load_partition(Timestamp(0), p);
     assert_eq!(h.c.members(G).len(), 2);
     let ja = h.rejoin(1, &a);
-    // a rejoins (Stable leader: starts a rebalance and is parked); b is over the limit.
+    // a rejoins and is parked; b is over the limit.
     let jb = h.rejoin(1, &b);
     let all = h.drain();
     let get = |id| join_resp(all.iter().find(|(r, _)| *r == id).map(|(_, r)| r.clone()));
@@ -2129,5 +2129,334 @@ fn an_offset_commit_with_generation_minus_one_to_an_empty_group_ignores_the_memb
             txn_req_by(PRODUCER, &"".into(), -1, Some("i-1"), 1)
         ),
         ErrorCode::UnknownMemberId
+    );
+}
+
+/// The JoinGroup answer of generation `generation` to `member`, the only member and leader,
+/// as the tests' `join_req` builds it.
+fn sole_member_join(member: &MemberId, instance: Option<&str>, generation: i32) -> Response {
+    Response::JoinGroup(JoinGroupResponse {
+        error: ErrorCode::None,
+        generation: Generation(generation),
+        protocol_type: Some("consumer".into()),
+        protocol_name: Some("range".into()),
+        leader: member.clone(),
+        skip_assignment: false,
+        member_id: member.clone(),
+        members: vec![JoinGroupMember {
+            member_id: member.clone(),
+            group_instance_id: instance.map(GroupInstanceId::from),
+            metadata: subscription(&["t"]),
+        }],
+    })
+}
+
+/// A static member alone in a rebalance it has not rejoined: a dynamic member started the
+/// rebalance at 1 s (its timeout ends at 61 s) and left at 2 s. Returns the static member.
+fn static_member_alone_in_a_rebalance(h: &mut H) -> MemberId {
+    let j = static_join(h, 0, "i-1");
+    let a = join_resp(h.answer(j)).member_id;
+    let s = h.sync(0, &a, 1, vec![(a.clone(), vec![1])]);
+    assert_eq!(sync_resp(h.answer(s)).error, ErrorCode::None);
+    let (b, jb) = h.new_member(1_000);
+    let leaving = LeavingMember {
+        member_id: b.clone(),
+        group_instance_id: None,
+        reason: None,
+    };
+    let leave = h.send(
+        2_000,
+        Request::LeaveGroup(LeaveGroupRequest {
+            group_id: G.into(),
+            members: vec![leaving.clone()],
+        }),
+    );
+    assert_eq!(
+        h.drain(),
+        [
+            (
+                jb,
+                Response::JoinGroup(JoinGroupResponse::error(ErrorCode::UnknownMemberId, b))
+            ),
+            (
+                leave,
+                Response::LeaveGroup(LeaveGroupResponse {
+                    error: ErrorCode::None,
+                    members: vec![(leaving, ErrorCode::None)],
+                })
+            ),
+        ]
+    );
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    a
+}
+
+/// Kafka's `GroupMetadataManager.completeClassicGroupJoin`: when the rebalance timeout passes
+/// and no member has rejoined but static members remain, the join phase waits another
+/// rebalance timeout (same generation) instead of completing a generation nobody joined.
+#[test]
+fn a_join_phase_nobody_rejoined_waits_another_rebalance_timeout_while_static_members_remain() {
+    let mut h = H::new(config());
+    let a = static_member_alone_in_a_rebalance(&mut h);
+    // Through two rebalance timeouts (61 s, 121 s), the join phase goes on in generation 1.
+    for t in (4_000..=128_000).step_by(4_000) {
+        h.c.handle_timeout(Timestamp(t));
+        assert!(h.drain().is_empty(), "at {t}");
+        assert_eq!(
+            h.heartbeat(t, &a, 1),
+            ErrorCode::RebalanceInProgress,
+            "at {t}"
+        );
+    }
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    assert_eq!(h.c.generation(G), Some(Generation(1)));
+    assert_eq!(h.c.members(G), std::slice::from_ref(&a));
+    // The static member rejoins: the generation completes at once, with it alone.
+    let rejoin = h.send(130_000, Request::JoinGroup(h.join_req(&a, Some("i-1"))));
+    assert_eq!(h.drain(), [(rejoin, sole_member_join(&a, Some("i-1"), 2))]);
+}
+
+/// Kafka's `GroupMetadataManager.completeClassicGroupJoin`: the extended join phase ends when
+/// session timeouts remove the static members that did not rejoin; the group is then Empty.
+#[test]
+fn a_join_phase_nobody_rejoined_ends_when_the_static_members_sessions_lapse() {
+    let mut h = H::new(config());
+    let a = static_member_alone_in_a_rebalance(&mut h);
+    // The static member heartbeats past the first rebalance timeout, then falls silent.
+    for t in (4_000..=64_000).step_by(4_000) {
+        h.c.handle_timeout(Timestamp(t));
+        assert_eq!(
+            h.heartbeat(t, &a, 1),
+            ErrorCode::RebalanceInProgress,
+            "at {t}"
+        );
+    }
+    h.c.handle_timeout(Timestamp(73_999));
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    assert_eq!(h.c.generation(G), Some(Generation(1)));
+    h.c.handle_timeout(Timestamp(74_000));
+    assert!(h.drain().is_empty());
+    assert_eq!(h.state(), Some(GroupState::Empty));
+    assert_eq!(h.c.generation(G), Some(Generation(2)));
+    assert!(h.c.members(G).is_empty());
+    let meta = h.store.group_metadata(&GroupId::from(G)).unwrap();
+    assert_eq!((meta.generation, meta.members.len()), (2, 0));
+}
+
+/// Kafka's `resetAndPropagateAssignmentWithError` → `propagateAssignment`: a member whose
+/// parked SyncGroup is answered REBALANCE_IN_PROGRESS (here because the leader expired) gets
+/// a fresh session (`rescheduleClassicGroupMemberHeartbeat`), so it has time to rejoin.
+#[test]
+fn a_member_whose_parked_sync_is_answered_with_an_error_gets_a_fresh_session() {
+    let mut h = H::new(config());
+    let v = h.new_members(0, 2);
+    let (a, b) = (v[0].0.clone(), v[1].0.clone());
+    assert_eq!(h.drain().len(), 2);
+    // The follower syncs at once and waits; the leader falls silent. Both sessions end at 10 s.
+    let sb = h.sync(0, &b, 1, vec![]);
+    assert!(h.drain().is_empty());
+    h.c.handle_timeout(Timestamp(10_000));
+    assert_eq!(
+        h.drain(),
+        [(
+            sb,
+            Response::SyncGroup(SyncGroupResponse::error(ErrorCode::RebalanceInProgress))
+        )]
+    );
+    assert_eq!(h.c.members(G), std::slice::from_ref(&b));
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    // b's session runs from the answer: it rejoins just before 20 s and leads generation 2.
+    h.c.handle_timeout(Timestamp(19_999));
+    assert!(h.drain().is_empty());
+    let rejoin = h.rejoin(19_999, &b);
+    assert_eq!(h.drain(), [(rejoin, sole_member_join(&b, None, 2))]);
+    assert!(!h.c.members(G).contains(&a));
+}
+
+/// Kafka's `setAndPropagateAssignment` → `propagateAssignment`: a member whose parked
+/// SyncGroup gets the leader's assignment gets a fresh session, however long it waited.
+#[test]
+fn a_member_whose_parked_sync_is_answered_with_its_assignment_gets_a_fresh_session() {
+    let mut h = H::new(config());
+    let v = h.new_members(0, 2);
+    let (a, b) = (v[0].0.clone(), v[1].0.clone());
+    assert_eq!(h.drain().len(), 2);
+    // The follower syncs at once; the leader takes 9 s to assign.
+    let sb = h.sync(0, &b, 1, vec![]);
+    let sa = h.sync(9_000, &a, 1, vec![(b.clone(), vec![2])]);
+    let assigned = |assignment: Vec<u8>| {
+        Response::SyncGroup(SyncGroupResponse {
+            error: ErrorCode::None,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            assignment,
+        })
+    };
+    assert_eq!(
+        h.drain(),
+        [(sa, assigned(Vec::new())), (sb, assigned(vec![2]))]
+    );
+    // b's session runs from its answer at 9 s, not from its sync at 0 s.
+    h.c.handle_timeout(Timestamp(18_999));
+    assert!(h.drain().is_empty());
+    assert_eq!(h.state(), Some(GroupState::Stable));
+    assert_eq!(h.c.members(G), [a, b.clone()]);
+    assert_eq!(h.heartbeat(18_999, &b, 1), ErrorCode::None);
+}
+
+/// Reloads the fixture's group on a new coordinator with `config`, at 100 ms.
+fn reload(h: &H, config: CoordinatorConfig) -> H {
+    let p = h.store.partition_of(&GroupId::from(G));
+    let store = Arc::new(LogOffsetStore::new(h.log.clone()));
+    store.load(p).unwrap();
+    let mut c = GroupCoordinator::new(config, store.clone());
+    c.load_partition(Timestamp(100), p);
+    H {
+        c,
+        store,
+        log: h.log.clone(),
+        next: 100,
+    }
+}
+
+/// Kafka's `GroupMetadataManager.onLoaded`: a group loaded with more members than
+/// `group.max.size` (the limit shrank since it was written) starts a rebalance, so that only
+/// as many members as fit rejoin.
+#[test]
+fn a_group_loaded_with_more_members_than_group_max_size_rebalances() {
+    let mut h = H::new(config());
+    let (a, b) = stable_pair(&mut h);
+    let fits = reload(
+        &h,
+        CoordinatorConfig {
+            max_group_size: 2,
+            ..config()
+        },
+    );
+    assert_eq!(fits.state(), Some(GroupState::Stable));
+    let mut h = reload(
+        &h,
+        CoordinatorConfig {
+            max_group_size: 1,
+            ..config()
+        },
+    );
+    assert!(h.drain().is_empty());
+    assert_eq!(h.state(), Some(GroupState::PreparingRebalance));
+    assert_eq!(h.c.generation(G), Some(Generation(1)));
+    assert_eq!(h.c.members(G), [a.clone(), b.clone()]);
+    assert_eq!(h.heartbeat(200, &b, 1), ErrorCode::RebalanceInProgress);
+    // The first to rejoin keeps its place; the other is refused and removed.
+    let ja = h.rejoin(300, &a);
+    assert!(h.drain().is_empty());
+    let jb = h.rejoin(300, &b);
+    assert_eq!(
+        h.drain(),
+        [
+            (
+                jb,
+                Response::JoinGroup(JoinGroupResponse::error(
+                    ErrorCode::GroupMaxSizeReached,
+                    MemberId::from("")
+                ))
+            ),
+            (ja, sole_member_join(&a, None, 2)),
+        ]
+    );
+}
+
+/// Kafka's `classicGroupJoinToClassicGroup` drops a joining member the group has no room for
+/// (`group.remove`), pending members (KIP-394) included: a refused pending member leaves no
+/// entry behind for the next rebalance to wait for.
+#[test]
+fn a_pending_member_refused_for_group_max_size_is_no_longer_pending() {
+    let mut h = H::new(CoordinatorConfig {
+        max_group_size: 2,
+        ..config()
+    });
+    let (a, b) = stable_pair(&mut h);
+    // The leader rejoins, which starts a rebalance; c gets its id while there is room (its
+    // session, and so its pending entry, lasts 5 min); b rejoins and fills the group.
+    let join_c = |h: &H, member: &MemberId| {
+        let mut r = h.join_req(member, None);
+        r.session_timeout_ms = 300_000;
+        Request::JoinGroup(r)
+    };
+    let ja = h.rejoin(1, &a);
+    let first = h.send(1, join_c(&h, &MemberId::from("")));
+    let c = join_resp(h.answer(first)).member_id;
+    assert_eq!(h.c.pending_members(G), std::slice::from_ref(&c));
+    let jb = h.rejoin(1, &b);
+    // Kafka's hasAllMembersJoined: the rebalance waits for c until its timeout.
+    assert!(h.drain().is_empty());
+    h.c.handle_timeout(Timestamp(60_001));
+    let out = h.drain();
+    assert_eq!(out.iter().map(|(r, _)| *r).collect::<Vec<_>>(), [ja, jb]);
+    let sa = h.sync(60_001, &a, 2, vec![]);
+    let sb = h.sync(60_001, &b, 2, vec![]);
+    assert_eq!(h.drain().len(), 2, "{sa:?} {sb:?}");
+    // c comes back: no room. It is answered without a member id and is no longer pending.
+    let refused = h.send(60_002, join_c(&h, &c));
+    assert_eq!(
+        h.drain(),
+        [(
+            refused,
+            Response::JoinGroup(JoinGroupResponse::error(
+                ErrorCode::GroupMaxSizeReached,
+                MemberId::from("")
+            ))
+        )]
+    );
+    assert!(h.c.pending_members(G).is_empty());
+    // The next rebalance completes as soon as both members have rejoined.
+    let ja = h.rejoin(60_003, &a);
+    let jb = h.rejoin(60_003, &b);
+    let out = h.drain();
+    assert_eq!(out.iter().map(|(r, _)| *r).collect::<Vec<_>>(), [ja, jb]);
+    assert_eq!(join_resp(Some(out[0].1.clone())).generation, Generation(3));
+}
+
+/// Kafka's `classicGroupJoinToClassicGroup` answers GROUP_MAX_SIZE_REACHED with no member id
+/// (`JoinGroupRequest.UNKNOWN_MEMBER_ID`), even to a pending member that sent its own. Here
+/// the refusal leaves nobody to wait for, so the rebalance completes with it.
+#[test]
+fn a_group_max_size_reached_answer_carries_no_member_id() {
+    let mut h = H::new(CoordinatorConfig {
+        max_group_size: 2,
+        ..config()
+    });
+    let (a, b) = stable_pair(&mut h);
+    // The leader rejoins; c is told MEMBER_ID_REQUIRED; b rejoins and fills the group.
+    let ja = h.rejoin(1, &a);
+    let c = h.member_id(1);
+    let jb = h.rejoin(1, &b);
+    assert!(h.drain().is_empty());
+    let jc = h.rejoin(2, &c);
+    let out = h.drain();
+    assert_eq!(
+        out[0],
+        (
+            jc,
+            Response::JoinGroup(JoinGroupResponse::error(
+                ErrorCode::GroupMaxSizeReached,
+                MemberId::from("")
+            ))
+        )
+    );
+    assert_eq!(
+        out[1..].iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+        [ja, jb]
+    );
+    // A newcomer is refused the same way.
+    let jd = h.send(3, Request::JoinGroup(h.join_req("", None)));
+    assert_eq!(
+        h.drain(),
+        [(
+            jd,
+            Response::JoinGroup(JoinGroupResponse::error(
+                ErrorCode::GroupMaxSizeReached,
+                MemberId::from("")
+            ))
+        )]
     );
 }

@@ -12,10 +12,10 @@ use consumer_groups::consumer::{ConsumerConfig, ConsumerEvent, OffsetReset};
 use consumer_groups::coordinator::{CoordinatorConfig, GroupState};
 use consumer_groups::log::MemoryLog;
 use consumer_groups::offsets::{LogOffsetStore, OffsetCommit};
-use consumer_groups::protocol::group::OffsetFetchRequest;
+use consumer_groups::protocol::group::{JoinGroupRequest, JoinProtocol, OffsetFetchRequest};
 use consumer_groups::protocol::{Request, RequestId, Response};
 use consumer_groups::sync::{Consumer, GroupService, Polled, Producer, Topics};
-use consumer_groups::{Error, GroupId, Offset, TopicPartition};
+use consumer_groups::{Error, ErrorCode, GroupId, MemberId, Offset, TopicPartition};
 use parking_lot::Mutex;
 
 const TOPIC: &str = "events";
@@ -118,6 +118,46 @@ fn connections_on_many_threads_each_get_exactly_their_own_answers() {
     for h in handles {
         h.join().expect("no panic");
     }
+}
+
+/// The member ids a fresh service over a fresh store hands out to three new members of one
+/// group (Kafka's MEMBER_ID_REQUIRED answers, KIP-394).
+fn first_member_ids(seed: Option<u64>) -> Vec<MemberId> {
+    let store = Arc::new(LogOffsetStore::new(Arc::new(MemoryLog::new(8))));
+    let service = GroupService::start(
+        CoordinatorConfig {
+            seed,
+            ..CoordinatorConfig::default()
+        },
+        store,
+    );
+    let conn = service.connect();
+    (0..3)
+        .map(|i| {
+            let join = JoinGroupRequest::new("billing", vec![JoinProtocol::new("range", vec![])]);
+            conn.send(RequestId(i), Request::JoinGroup(join));
+            match conn.recv_timeout(Duration::from_secs(5)) {
+                Some((id, Response::JoinGroup(r))) if id == RequestId(i) => {
+                    assert_eq!(r.error, ErrorCode::MemberIdRequired);
+                    r.member_id
+                }
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect()
+}
+
+/// Member ids never repeat across restarts: a service given no seed draws its own (Kafka's
+/// `ClassicGroup.generateMemberId` uses a random UUID); the same explicit seed replays them.
+#[test]
+fn member_ids_differ_across_starts_unless_the_same_seed_is_given() {
+    let (first, second) = (first_member_ids(None), first_member_ids(None));
+    assert!(
+        first.iter().all(|id| !second.contains(id)),
+        "{first:?} {second:?}"
+    );
+    assert_eq!(first_member_ids(Some(7)), first_member_ids(Some(7)));
+    assert_ne!(first_member_ids(Some(7)), first_member_ids(Some(8)));
 }
 
 #[test]

@@ -867,11 +867,13 @@ impl ConsumerCoordinator {
     // ---- Network ------------------------------------------------------------------------------
 
     /// The next request to send to the group coordinator, with the member's tag for it.
+    #[must_use]
     pub fn poll_request(&mut self) -> Option<(RequestId, Request)> {
         self.outbox.pop_front()
     }
 
     /// The next event for the application.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<ConsumerEvent> {
         self.events.pop_front()
     }

@@ -16,7 +16,10 @@
 //! * a tie in the protocol vote goes to the tied protocol the earliest-joined member prefers;
 //! * the leader's member list is in order of first join;
 //! * member ids are the client id, `-`, and a UUID-shaped suffix drawn from a generator seeded
-//!   by [`CoordinatorConfig::seed`].
+//!   by [`CoordinatorConfig::seed`]. The coordinator never reads randomness itself: a host that
+//!   restarts must give each start its own seed, or a restarted coordinator hands out the ids
+//!   of the previous run again ([`GroupService`](crate::sync::GroupService) draws one unless
+//!   given one).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -79,8 +82,13 @@ pub struct CoordinatorConfig {
     pub new_member_join_timeout_ms: u64,
     /// Offsets-log partitions this coordinator owns; `None` for all of them.
     pub owned_partitions: Option<Vec<u32>>,
-    /// Seed of the member-id generator.
-    pub seed: u64,
+    /// Seed of the member-id generator: the same seed gives the same member ids in the same
+    /// order. `None` (the default) leaves the choice to the host:
+    /// [`GroupService`](crate::sync::GroupService) (and the Kafka front end on it) draws a
+    /// fresh seed from the operating system's randomness at each start, see
+    /// [`random_seed`](crate::sync::random_seed); a bare [`GroupCoordinator`], which never reads
+    /// randomness, uses a fixed seed. Give a seed to replay a run (tests, simulation).
+    pub seed: Option<u64>,
     /// `offsets.retention.check.interval.ms` (10 min): how often offsets past their retention
     /// are expired (the retention itself is the store's, `offsets.retention.minutes`).
     pub offsets_retention_check_interval_ms: u64,
@@ -98,6 +106,9 @@ pub struct CoordinatorConfig {
     pub delete_retention_ms: u64,
 }
 
+/// The member-id seed of a [`GroupCoordinator`] whose [`CoordinatorConfig::seed`] is `None`.
+const DEFAULT_SEED: u64 = 0x5eed;
+
 impl Default for CoordinatorConfig {
     fn default() -> Self {
         CoordinatorConfig {
@@ -107,7 +118,7 @@ impl Default for CoordinatorConfig {
             max_group_size: i32::MAX as usize,
             new_member_join_timeout_ms: 300_000,
             owned_partitions: None,
-            seed: 0x5eed,
+            seed: None,
             offsets_retention_check_interval_ms: 600_000,
             log_cleaner_backoff_ms: 1_000,
             min_cleanable_dirty_percent: 50,
@@ -380,7 +391,7 @@ impl GroupCoordinator {
                 .map(|p| (p, Ownership::Owned))
                 .collect(),
         };
-        let rng = config.seed;
+        let rng = config.seed.unwrap_or(DEFAULT_SEED);
         GroupCoordinator {
             config,
             store,
@@ -397,6 +408,7 @@ impl GroupCoordinator {
     }
 
     /// The next response to send.
+    #[must_use]
     pub fn poll_response(&mut self) -> Option<(RequestId, Response)> {
         self.out.pop_front()
     }
@@ -433,6 +445,81 @@ impl GroupCoordinator {
     #[must_use]
     pub fn leader(&self, group: &str) -> Option<MemberId> {
         self.groups.get(group).and_then(|g| g.leader.clone())
+    }
+
+    /// The pending members of `group`, sorted: dynamic members told MEMBER_ID_REQUIRED (KIP-394)
+    /// that have not yet joined with the id they were given. They are not members yet, but a
+    /// rebalance waits for them (until they join, or their session timeout lapses).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use consumer_groups::coordinator::{CoordinatorConfig, GroupCoordinator, Request, RequestId, Response};
+    /// # use consumer_groups::log::MemoryLog;
+    /// # use consumer_groups::offsets::LogOffsetStore;
+    /// # use consumer_groups::protocol::group::{JoinGroupRequest, JoinProtocol};
+    /// # use consumer_groups::Timestamp;
+    /// # let store = Arc::new(LogOffsetStore::new(Arc::new(MemoryLog::new(50))));
+    /// let mut coordinator = GroupCoordinator::new(CoordinatorConfig::default(), store);
+    /// let join = JoinGroupRequest::new("billing", vec![JoinProtocol::new("range", vec![])]);
+    /// coordinator.handle(Timestamp(0), RequestId(1), Request::JoinGroup(join));
+    /// let Some((_, Response::JoinGroup(r))) = coordinator.poll_response() else { panic!() };
+    /// assert_eq!(coordinator.pending_members("billing"), [r.member_id]);
+    /// assert!(coordinator.members("billing").is_empty());
+    /// ```
+    #[must_use]
+    pub fn pending_members(&self, group: &str) -> Vec<MemberId> {
+        let mut pending: Vec<MemberId> = self
+            .groups
+            .get(group)
+            .map(|g| g.pending.keys().cloned().collect())
+            .unwrap_or_default();
+        pending.sort_unstable();
+        pending
+    }
+
+    /// The members of `group` that still owe a SyncGroup for the current generation, in order
+    /// of first join. Empty unless a rebalance has handed out its JoinGroup answers; those
+    /// still listed when the rebalance timeout passes are removed from the group.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use consumer_groups::coordinator::{CoordinatorConfig, GroupCoordinator, Request, RequestId, Response};
+    /// # use consumer_groups::log::MemoryLog;
+    /// # use consumer_groups::offsets::LogOffsetStore;
+    /// # use consumer_groups::protocol::group::{JoinGroupRequest, JoinProtocol, SyncGroupRequest};
+    /// # use consumer_groups::Timestamp;
+    /// # let store = Arc::new(LogOffsetStore::new(Arc::new(MemoryLog::new(50))));
+    /// let config = CoordinatorConfig { initial_rebalance_delay_ms: 0, ..CoordinatorConfig::default() };
+    /// let mut coordinator = GroupCoordinator::new(config, store);
+    /// let mut join = JoinGroupRequest::new("billing", vec![JoinProtocol::new("range", vec![])]);
+    /// join.require_known_member_id = false; // a client from before KIP-394
+    /// coordinator.handle(Timestamp(0), RequestId(1), Request::JoinGroup(join));
+    /// let Some((_, Response::JoinGroup(r))) = coordinator.poll_response() else { panic!() };
+    /// assert_eq!(coordinator.pending_sync_members("billing"), [r.member_id.clone()]);
+    /// let sync = SyncGroupRequest {
+    ///     group_id: "billing".into(),
+    ///     generation: r.generation,
+    ///     member_id: r.member_id,
+    ///     group_instance_id: None,
+    ///     protocol_type: None,
+    ///     protocol_name: None,
+    ///     assignments: vec![],
+    /// };
+    /// coordinator.handle(Timestamp(1), RequestId(2), Request::SyncGroup(sync));
+    /// assert!(coordinator.pending_sync_members("billing").is_empty());
+    /// ```
+    #[must_use]
+    pub fn pending_sync_members(&self, group: &str) -> Vec<MemberId> {
+        self.groups
+            .get(group)
+            .map(|g| {
+                g.ordered()
+                    .into_iter()
+                    .filter(|m| g.pending_sync.contains(&m.id))
+                    .map(|m| m.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Checks the coordinator's internal consistency: every group's leader and pending-sync
@@ -745,13 +832,13 @@ impl GroupCoordinator {
             Some(g) => self.join_refusal(g, &r),
         };
         if let Some(e) = refusal {
-            if e == ErrorCode::GroupMaxSizeReached && !created {
-                // Kafka drops a known member the group has no room for.
-                let gid = r.group_id.clone();
-                if self.groups[&gid].members.contains_key(&r.member_id) {
-                    self.remove_member_quietly(&gid, &r.member_id);
-                    self.after_removal(now, &gid);
+            if e == ErrorCode::GroupMaxSizeReached {
+                // Kafka answers without a member id (JoinGroupRequest.UNKNOWN_MEMBER_ID).
+                join_error(&mut self.out, id, e, unknown());
+                if !created {
+                    self.remove_refused_member(now, &r.group_id, &r.member_id);
                 }
+                return;
             }
             return join_error(&mut self.out, id, e, r.member_id);
         }
@@ -782,6 +869,19 @@ impl GroupCoordinator {
             Some(ErrorCode::InconsistentGroupProtocol)
         } else {
             None
+        }
+    }
+
+    /// Drops `member` from a group that has no room for it, as Kafka's `group.remove` does
+    /// when it refuses a join: a member leaves the group, a pending member (told
+    /// MEMBER_ID_REQUIRED) leaves the pending set, so no rebalance waits for it.
+    fn remove_refused_member(&mut self, now: Timestamp, gid: &GroupId, member: &MemberId) {
+        let g = self.groups.get_mut(gid).expect("checked");
+        if g.pending.remove(member).is_some() {
+            self.try_complete_join(now, gid);
+        } else if g.members.contains_key(member) {
+            self.remove_member_quietly(gid, member);
+            self.after_removal(now, gid);
         }
     }
 
@@ -1071,16 +1171,11 @@ impl GroupCoordinator {
     }
 
     fn prepare_rebalance(&mut self, now: Timestamp, gid: &GroupId) {
-        let g = self.groups.get_mut(gid).expect("known group");
-        if g.state == GroupState::CompletingRebalance {
+        if self.groups[gid].state == GroupState::CompletingRebalance {
             // Everyone waiting for an assignment must rejoin.
-            for m in g.members.values_mut() {
-                m.assignment.clear();
-                if let Some(s) = m.awaiting_sync.take() {
-                    sync_error(&mut self.out, s, ErrorCode::RebalanceInProgress);
-                }
-            }
+            self.reset_and_propagate_error(now, gid, ErrorCode::RebalanceInProgress);
         }
+        let g = self.groups.get_mut(gid).expect("known group");
         g.pending_sync.clear();
         g.sync_deadline = None;
         let rebalance_ms = g.rebalance_timeout_ms();
@@ -1148,6 +1243,15 @@ impl GroupCoordinator {
             self.remove_member_quietly(gid, &m);
         }
         let g = self.groups.get_mut(gid).expect("known group");
+        if g.awaiting() == 0 && !g.members.is_empty() {
+            // Nobody rejoined, but static members remain (Kafka's completeClassicGroupJoin when
+            // maybeElectNewJoinedLeader fails): no generation without a member, so wait another
+            // rebalance timeout; their sessions lapse meanwhile unless they heartbeat.
+            let deadline = now.plus_millis(g.rebalance_timeout_ms().max(1));
+            g.join_deadline = Some(deadline);
+            self.arm(deadline, TimerKind::Join(gid.clone()));
+            return;
+        }
         // Keep the leader if it rejoined, else the earliest-joined member that did.
         if g.leader
             .as_ref()
@@ -1313,43 +1417,69 @@ impl GroupCoordinator {
         }
         let value = self.metadata_value(gid, now);
         let stored = self.store.store_group_metadata(gid, value, now);
-        let g = self.groups.get_mut(gid).expect("known group");
         match stored {
             Ok(()) => {
+                self.propagate_assignment(now, gid, ErrorCode::None);
+                let g = self.groups.get_mut(gid).expect("known group");
                 g.transition(GroupState::Stable, now);
-                let mut parked: Vec<(u64, RequestId, Vec<u8>)> = g
-                    .members
-                    .values_mut()
-                    .filter_map(|m| {
-                        let r = m.awaiting_sync.take()?;
-                        Some((m.seq, r, m.assignment.clone()))
-                    })
-                    .collect();
-                parked.sort_unstable_by_key(|p| p.0);
-                self.out.reserve(parked.len());
-                for (_, req, assignment) in parked {
-                    let resp = SyncGroupResponse {
-                        error: ErrorCode::None,
-                        protocol_type: g.protocol_type.clone(),
-                        protocol_name: g.protocol.clone(),
-                        assignment,
-                    };
-                    self.out.push_back((req, Response::SyncGroup(resp)));
-                }
             }
             Err(_) => {
-                let mut parked: Vec<(u64, RequestId)> = Vec::new();
-                for m in g.members.values_mut() {
-                    m.assignment.clear();
-                    if let Some(r) = m.awaiting_sync.take() {
-                        parked.push((m.seq, r));
-                    }
-                }
-                parked.sort_unstable();
-                for (_, r) in parked {
-                    sync_error(&mut self.out, r, ErrorCode::CoordinatorNotAvailable);
-                }
+                self.reset_and_propagate_error(now, gid, ErrorCode::CoordinatorNotAvailable);
                 self.maybe_prepare_rebalance(now, gid);
+            }
+        }
+    }
+
+    /// Kafka's `resetAndPropagateAssignmentWithError`: clears every member's assignment, then
+    /// answers the parked SyncGroups with `error`.
+    fn reset_and_propagate_error(&mut self, now: Timestamp, gid: &GroupId, error: ErrorCode) {
+        let g = self.groups.get_mut(gid).expect("known group");
+        for m in g.members.values_mut() {
+            m.assignment.clear();
+        }
+        self.propagate_assignment(now, gid, error);
+    }
+
+    /// Kafka's `propagateAssignment`: answers every parked SyncGroup of `gid`, in order of first
+    /// join, with the member's assignment (or with `error` alone), and restarts the session of
+    /// each member answered: its deadline may have passed while it waited, and it must not be
+    /// removed before it could heartbeat again.
+    fn propagate_assignment(&mut self, now: Timestamp, gid: &GroupId, error: ErrorCode) {
+        let GroupCoordinator {
+            groups,
+            sessions,
+            timers,
+            timer_seq,
+            out,
+            ..
+        } = self;
+        let g = groups.get_mut(gid).expect("known group");
+        let mut parked: Vec<(u64, RequestId, &MemberId, &[u8])> = g
+            .members
+            .values_mut()
+            .filter_map(|m| {
+                let r = m.awaiting_sync.take()?;
+                Some((m.seq, r, &m.id, m.assignment.as_slice()))
+            })
+            .collect();
+        parked.sort_unstable_by_key(|p| p.0);
+        out.reserve(parked.len());
+        for (_, req, member, assignment) in parked {
+            let resp = if error == ErrorCode::None {
+                SyncGroupResponse {
+                    error,
+                    protocol_type: g.protocol_type.clone(),
+                    protocol_name: g.protocol.clone(),
+                    assignment: assignment.to_vec(),
+                }
+            } else {
+                SyncGroupResponse::error(error)
+            };
+            out.push_back((req, Response::SyncGroup(resp)));
+            let k = key(gid, member);
+            if let Some(s) = sessions.get_mut(&k) {
+                let d = s.renewed(now);
+                set_deadline(timers, timer_seq, k, s, d);
             }
         }
     }
@@ -1955,9 +2085,15 @@ impl GroupCoordinator {
                     self.sessions.remove(&key(&gid, m));
                 }
             }
+            let over_capacity = members.len() > self.config.max_group_size;
             for (m, timeout_ms) in members {
                 self.open_session(now, &gid, &m, timeout_ms);
                 self.heartbeat_member(now, &gid, &m);
+            }
+            if over_capacity {
+                // Kafka's onLoaded: `group.max.size` may have shrunk since the group was
+                // written; a rebalance lets the members commit, and only that many rejoin.
+                self.prepare_rebalance(now, &gid);
             }
         }
     }

@@ -405,9 +405,11 @@ impl Simulation {
         let store = Arc::new(LogOffsetStore::new(self.log.clone()));
         let mut config = self.config.coordinator.clone();
         config.owned_partitions = Some(owned);
-        config.seed = self.config.seed
-            ^ (b as u64).wrapping_mul(0x9e37_79b9)
-            ^ u64::from(self.brokers[b].incarnation) << 32;
+        config.seed = Some(
+            self.config.seed
+                ^ (b as u64).wrapping_mul(0x9e37_79b9)
+                ^ u64::from(self.brokers[b].incarnation) << 32,
+        );
         self.brokers[b].coordinator = Some(GroupCoordinator::new(config, store.clone()));
         self.brokers[b].store = Some(store);
         self.brokers[b].restart_at = None;

@@ -2,7 +2,8 @@
 //!
 //! * [`GroupService`]: one [`GroupCoordinator`](crate::coordinator::GroupCoordinator) behind a
 //!   `parking_lot::Mutex`, serving many member threads through [`Connection`]s
-//!   (`crossbeam_channel`), with a driver thread that fires its timeouts from a real [`Clock`].
+//!   (`crossbeam_channel`), with a driver thread that fires its timeouts from a real [`Clock`],
+//!   and member ids seeded afresh at each start ([`random_seed`]).
 //! * [`Consumer`]: a blocking consumer for one host thread (`subscribe`, `poll`,
 //!   `commit_sync`, `commit_async`, `committed`, `position`, `seek`, `pause`/`resume`,
 //!   `close`), with a background thread that keeps its membership alive.
@@ -18,5 +19,5 @@ mod topics;
 
 pub use clock::Clock;
 pub use consumer::{Consumer, DEFAULT_MAX_POLL_RECORDS, Polled};
-pub use service::{Connection, Delivery, GroupService};
+pub use service::{Connection, Delivery, GroupService, random_seed};
 pub use topics::{ConsumerRecord, Producer, Topics, murmur2, partition_for_key};

@@ -1,8 +1,9 @@
 //! [`GroupService`]: one [`GroupCoordinator`] shared by many member threads.
 
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use hashbrown::HashMap;
@@ -85,8 +86,26 @@ pub struct GroupService {
     driver: Option<JoinHandle<()>>,
 }
 
+/// A seed for [`CoordinatorConfig::seed`] that differs from one call to the next and from one
+/// process to the next: the keys the standard library draws from the operating system's
+/// randomness for `RandomState` (fresh per thread, stepped per call), mixed with the time and
+/// the process id. What [`GroupService`] uses when its config gives no seed; a host that
+/// drives a [`GroupCoordinator`] itself can call it at each start.
+#[must_use]
+pub fn random_seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    h.write_u128(since_epoch.as_nanos());
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
 impl GroupService {
-    /// Starts a coordinator over `store` on a fresh [`Clock`], with its driver thread.
+    /// Starts a coordinator over `store` on a fresh [`Clock`], with its driver thread. With no
+    /// [`seed`](CoordinatorConfig::seed) in `config`, it draws one ([`random_seed`]), so the
+    /// member ids it hands out differ from those of any earlier start.
     #[must_use]
     pub fn start(config: CoordinatorConfig, store: Arc<dyn OffsetStore>) -> GroupService {
         Self::with_clock(config, store, Clock::default())
@@ -96,10 +115,11 @@ impl GroupService {
     /// timeline).
     #[must_use]
     pub fn with_clock(
-        config: CoordinatorConfig,
+        mut config: CoordinatorConfig,
         store: Arc<dyn OffsetStore>,
         clock: Clock,
     ) -> GroupService {
+        config.seed.get_or_insert_with(random_seed);
         let (wake_tx, wake_rx) = bounded(1);
         let (stop_tx, stop_rx) = bounded::<()>(0);
         let shared = Arc::new(Shared {
