@@ -248,6 +248,8 @@ fn the_leader_gets_every_members_metadata_and_followers_none() {
 fn initial_rebalance_delay_waits_and_extends_while_members_arrive() {
     let mut h = H::new(CoordinatorConfig {
         initial_rebalance_delay_ms: 3_000,
+        // The log cleaner's first look comes after the delay.
+        log_cleaner_backoff_ms: 60_000,
         ..CoordinatorConfig::default()
     });
     let (_, ja) = h.new_member(0);
@@ -990,6 +992,8 @@ fn the_same_inputs_give_the_same_outputs() {
     fn run() -> Vec<String> {
         let mut h = H::new(CoordinatorConfig {
             initial_rebalance_delay_ms: 3_000,
+            // The log cleaner's first look comes after the delay.
+            log_cleaner_backoff_ms: 60_000,
             ..CoordinatorConfig::default()
         });
         let mut out = Vec::new();

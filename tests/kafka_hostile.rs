@@ -9,17 +9,19 @@
 //! `/proc/PID/clear_refs`). `HOSTILE_REPORT=1` prints the table of peak bytes per request byte.
 #![cfg(all(feature = "kafka-wire", target_os = "linux"))]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod broker_process;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use consumer_groups::kafka::{KafkaConfig, KafkaServer, supported_versions};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use broker_process::{Broker, WAIT, frame, read_reply, str};
+use bytes::Bytes;
+use consumer_groups::kafka::supported_versions;
 use kafka_protocol::messages::{
     ApiKey, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, GroupId, JoinGroupRequest,
     JoinGroupResponse, LeaveGroupRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, ProduceRequest, RequestHeader, SyncGroupRequest, TopicName,
+    OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
     fetch_request::{FetchPartition, FetchTopic},
     join_group_request::JoinGroupRequestProtocol,
     leave_group_request::MemberIdentity,
@@ -30,192 +32,11 @@ use kafka_protocol::messages::{
     produce_request::{PartitionProduceData, TopicProduceData},
     sync_group_request::SyncGroupRequestAssignment,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, StrBytes};
 
-const WAIT: Duration = Duration::from_secs(20);
 /// Room for what any request may touch once: a worker thread's stack and allocator arena,
 /// buffers of the reactor.
 const SLACK: u64 = 3 << 20;
-
-/// Server mode: started by [`Broker::spawn`] with `HOSTILE_SERVER` set; serves until its
-/// standard input closes.
-#[test]
-fn server_process() {
-    if std::env::var_os("HOSTILE_SERVER").is_none() {
-        return;
-    }
-    let mut config = KafkaConfig::default()
-        .port(0)
-        .default_partitions(1)
-        .initial_rebalance_delay_ms(0);
-    config.coordinator.min_session_timeout_ms = 1_000;
-    config.max_connections = 20_000;
-    if let Some(ms) = std::env::var("HOSTILE_CLEANER_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        config.coordinator.log_cleaner_backoff_ms = ms;
-    }
-    let server = KafkaServer::start(config).expect("start");
-    // A partition of 2,000 records of 1 KiB, and one of 100,000 small records, for the
-    // fetch and timestamp cases.
-    server.topics().create("big", 1).unwrap();
-    server.topics().create("many", 1).unwrap();
-    let big = consumer_groups::TopicPartition::new("big", 0);
-    let many = consumer_groups::TopicPartition::new("many", 0);
-    for i in 0..2_000u64 {
-        let ts = consumer_groups::Timestamp(i);
-        server
-            .topics()
-            .append(&big, None, Some(&[b'x'; 1024]), ts)
-            .unwrap();
-    }
-    for i in 0..100_000u64 {
-        let ts = consumer_groups::Timestamp(i);
-        server.topics().append(&many, None, Some(b"v"), ts).unwrap();
-    }
-    println!("port {}", server.local_addr().port());
-    std::io::stdout().flush().unwrap();
-    let mut sink = String::new();
-    let _ = std::io::stdin().read_line(&mut sink);
-    server.shutdown();
-}
-
-struct Broker {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Broker {
-    fn spawn() -> Broker {
-        Broker::spawn_with(&[])
-    }
-
-    fn spawn_with(env: &[(&str, String)]) -> Broker {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .args([
-                "--exact",
-                "server_process",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env("HOSTILE_SERVER", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the server process starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut port = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            // The harness may print the test's name on the same line.
-            if let Some((_, p)) = line.split_once("port ") {
-                port = Some(p.trim().parse::<u16>().unwrap());
-                break;
-            }
-        }
-        let addr = SocketAddr::from(([127, 0, 0, 1], port.expect("the server printed its port")));
-        // Drain what else it prints, so it never writes to a closed pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Broker { child, addr }
-    }
-
-    /// A field of `/proc/PID/status`, in bytes for sizes (given in kB there).
-    fn status(&self, field: &str) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| {
-                let v = v.trim();
-                let scale = if v.ends_with(" kB") { 1024 } else { 1 };
-                v.trim_end_matches(" kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .map(|n| n * scale)
-            })
-            .unwrap_or(0)
-    }
-
-    fn alive(&mut self) -> bool {
-        if self.child.try_wait().ok().flatten().is_some() {
-            return false;
-        }
-        // ApiVersions v0 on a new connection.
-        let Ok(mut s) = TcpStream::connect_timeout(&self.addr, WAIT) else {
-            return false;
-        };
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        let mut frame = vec![0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 9, 0, 0];
-        if s.write_all(&frame).is_err() {
-            return false;
-        }
-        frame.clear();
-        matches!(read_reply(&mut s), Some(r) if r[..4] == [0, 0, 0, 9])
-    }
-
-    /// Sends `frame` on a new connection and waits for its answer or the connection's close;
-    /// returns the reply's size (0 if closed) and the peak memory growth while serving it.
-    fn measure(&mut self, frame: &[u8]) -> (usize, u64) {
-        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
-        let base = self.status("VmRSS:");
-        let mut s = TcpStream::connect_timeout(&self.addr, WAIT).unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        let _ = s.write_all(frame);
-        let reply = read_reply(&mut s).map_or(0, |r| r.len());
-        drop(s);
-        let peak = self.status("VmHWM:");
-        (reply, peak.saturating_sub(base))
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        // Closing its standard input stops it; kill it by its id if it does not stop.
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read_reply(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(size) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
-}
-
-fn str(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_owned())
-}
-
-/// A framed request: size, header, body.
-fn frame(key: ApiKey, version: i16, body: &impl Encodable) -> Vec<u8> {
-    let mut header = RequestHeader::default();
-    header.request_api_key = key as i16;
-    header.request_api_version = version;
-    header.correlation_id = 1;
-    header.client_id = Some(str("hostile"));
-    let mut buf = BytesMut::new();
-    buf.put_i32(0);
-    header
-        .encode(&mut buf, key.request_header_version(version))
-        .unwrap();
-    body.encode(&mut buf, version).unwrap();
-    let size = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    buf.to_vec()
-}
 
 /// A frame of `key`/`version` with a raw body after a header without client id.
 fn raw(key: ApiKey, version: i16, body: &[u8]) -> Vec<u8> {
@@ -569,122 +390,4 @@ fn run_case(broker: &mut Broker, c: &Case, report: bool, failures: &mut Vec<Stri
         ));
     }
     true
-}
-
-/// 10,000 idle connections cost no thread each and a few KiB each; the broker still serves
-/// a new one. `HOSTILE_REPORT=1` prints the figures.
-#[test]
-fn ten_thousand_idle_connections_hold_no_thread_and_little_memory() {
-    let mut broker = Broker::spawn();
-    assert!(broker.alive());
-    let threads_before = broker.status("Threads:");
-    let rss_before = broker.status("VmRSS:");
-    let started = Instant::now();
-    let mut held = Vec::with_capacity(10_000);
-    for _ in 0..10_000 {
-        held.push(TcpStream::connect_timeout(&broker.addr, WAIT).expect("connect"));
-    }
-    // Every connection reaches the reactor (a client's connect returns once the kernel
-    // queues it): the broker answers a new one after them.
-    assert!(
-        broker.alive(),
-        "a new connection is served beside 10,000 idle ones"
-    );
-    let opened = started.elapsed();
-    std::thread::sleep(Duration::from_millis(1_500));
-    let threads = broker.status("Threads:");
-    let rss = broker.status("VmRSS:");
-    let per_connection = rss.saturating_sub(rss_before) / 10_000;
-    if std::env::var_os("HOSTILE_REPORT").is_some() {
-        println!(
-            "10,000 idle connections: opened in {} ms; threads {threads_before} -> {threads}; \
-             RSS {rss_before} -> {rss} bytes ({per_connection} bytes a connection)",
-            opened.as_millis()
-        );
-    }
-    assert!(
-        threads <= threads_before + 2,
-        "threads {threads_before} -> {threads}"
-    );
-    assert!(
-        per_connection <= 4096,
-        "{per_connection} bytes a connection"
-    );
-    drop(held);
-}
-
-/// A steady commit load (4 connections committing 6 partitions each, as fast as answered)
-/// leaves the broker's memory bounded: the coordinator compacts the offsets log on its own
-/// timer. `SOAK_SECONDS` (default 4) sets the length, `SOAK_CLEANER_MS` (default 200) the
-/// cleaner's backoff; `HOSTILE_REPORT=1` prints RSS once a second.
-#[test]
-fn a_steady_commit_load_leaves_memory_bounded() {
-    let seconds: u64 = std::env::var("SOAK_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
-    let cleaner = std::env::var("SOAK_CLEANER_MS").unwrap_or_else(|_| "200".into());
-    let broker = Broker::spawn_with(&[("HOSTILE_CLEANER_MS", cleaner)]);
-    let report = std::env::var_os("HOSTILE_REPORT").is_some();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let commits = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let workers: Vec<_> = (0..4)
-        .map(|w| {
-            let (stop, commits, addr) = (stop.clone(), commits.clone(), broker.addr);
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect_timeout(&addr, WAIT).unwrap();
-                s.set_read_timeout(Some(WAIT)).unwrap();
-                let mut offset = 0i64;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    offset += 1;
-                    let mut oc = OffsetCommitRequest::default();
-                    oc.group_id = GroupId(str(&format!("soak-{w}")));
-                    oc.generation_id_or_member_epoch = -1;
-                    let mut t = OffsetCommitRequestTopic::default();
-                    t.name = TopicName(str("big"));
-                    t.partitions = (0..6)
-                        .map(|p| {
-                            let mut cp = OffsetCommitRequestPartition::default();
-                            cp.partition_index = p;
-                            cp.committed_offset = offset;
-                            cp
-                        })
-                        .collect();
-                    oc.topics = vec![t];
-                    s.write_all(&frame(ApiKey::OffsetCommit, 2, &oc)).unwrap();
-                    read_reply(&mut s).expect("the commit is answered");
-                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    let started = Instant::now();
-    let mut samples = Vec::new();
-    while started.elapsed() < Duration::from_secs(seconds) {
-        std::thread::sleep(Duration::from_secs(1));
-        let rss = broker.status("VmRSS:");
-        samples.push(rss);
-        if report {
-            println!(
-                "t={:>3} s  commits {:>9}  RSS {:>6.1} MB",
-                started.elapsed().as_secs(),
-                commits.load(std::sync::atomic::Ordering::Relaxed),
-                rss as f64 / 1e6
-            );
-        }
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for w in workers {
-        w.join().unwrap();
-    }
-    let total = commits.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(total > 1_000, "only {total} commits");
-    // After the first second, memory may not keep growing with the commits: the last
-    // sample stays within 64 MB of the first (an unbounded log grows by tens of MB a second
-    // at this rate).
-    let (first, last) = (samples[0], *samples.last().unwrap());
-    assert!(
-        last <= first + (64 << 20),
-        "RSS {first} -> {last} bytes over {total} commits"
-    );
 }
