@@ -14,10 +14,12 @@
 
 mod clock;
 mod consumer;
+mod producer;
 mod service;
 mod topics;
 
 pub use clock::Clock;
 pub use consumer::{Consumer, DEFAULT_MAX_POLL_RECORDS, Polled};
+pub use producer::{Producer, murmur2, partition_for_key};
 pub use service::{Connection, Delivery, GroupService, random_seed};
-pub use topics::{ConsumerRecord, Producer, Topics, murmur2, partition_for_key};
+pub use topics::{ConsumerRecord, Topics};
