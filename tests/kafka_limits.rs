@@ -7,19 +7,23 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use consumer_groups::kafka::{KafkaConfig, KafkaServer};
 use consumer_groups::{Timestamp, TopicPartition};
 use kafka_protocol::messages::{
     ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, FetchRequest, FetchResponse,
     FindCoordinatorRequest, FindCoordinatorResponse, GroupId, MetadataRequest, MetadataResponse,
-    OffsetFetchRequest, OffsetFetchResponse, RequestHeader, ResponseHeader, TopicName,
+    OffsetFetchRequest, OffsetFetchResponse, ResponseHeader, TopicName,
     fetch_request::{FetchPartition, FetchTopic},
     metadata_request::MetadataRequestTopic,
     offset_fetch_request::OffsetFetchRequestTopic,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::RecordBatchDecoder;
+
+#[allow(dead_code)]
+#[path = "common/frames.rs"]
+mod frames;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -29,19 +33,8 @@ fn str(s: &str) -> StrBytes {
 
 /// Sends one request and decodes its response.
 fn call<R: Decodable>(s: &mut TcpStream, key: ApiKey, version: i16, body: &impl Encodable) -> R {
-    let mut header = RequestHeader::default();
-    header.request_api_key = key as i16;
-    header.request_api_version = version;
-    header.correlation_id = 3;
-    let mut buf = BytesMut::new();
-    buf.put_i32(0);
-    header
-        .encode(&mut buf, key.request_header_version(version))
+    s.write_all(&frames::request_frame(key, version, 3, body))
         .unwrap();
-    body.encode(&mut buf, version).unwrap();
-    let size = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    s.write_all(&buf).unwrap();
     let mut size = [0u8; 4];
     s.read_exact(&mut size).expect("a response");
     let mut body = vec![0u8; u32::from_be_bytes(size) as usize];

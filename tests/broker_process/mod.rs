@@ -9,10 +9,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, BytesMut};
 use consumer_groups::kafka::{KafkaConfig, KafkaServer};
-use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Encodable, StrBytes};
+
+#[path = "../common/frames.rs"]
+mod frames;
 
 /// How long a test waits for a connection or an answer.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -184,20 +186,7 @@ pub fn str(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_owned())
 }
 
-/// A framed request: size, header, body.
+/// A framed request: size, header, body (correlation id 1).
 pub fn frame(key: ApiKey, version: i16, body: &impl Encodable) -> Vec<u8> {
-    let mut header = RequestHeader::default();
-    header.request_api_key = key as i16;
-    header.request_api_version = version;
-    header.correlation_id = 1;
-    header.client_id = Some(str("hostile"));
-    let mut buf = BytesMut::new();
-    buf.put_i32(0);
-    header
-        .encode(&mut buf, key.request_header_version(version))
-        .unwrap();
-    body.encode(&mut buf, version).unwrap();
-    let size = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    buf.to_vec()
+    frames::request_frame(key, version, 1, body)
 }
